@@ -1,0 +1,212 @@
+"""argv -> command -> rendered result -> exit code. The only module that prints answers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from grove import __version__, output
+from grove.errors import GroveError, UsageError
+
+COMMANDS = ("init", "create", "refresh", "validate", "list", "peek", "env", "exec", "switch",
+            "remove")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}", hint=f"`{self.prog} --help` shows the usage")
+
+
+def _slot(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a slot number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a slot number >= 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print one JSON document on stdout (logs go to stderr)")
+    parser = _Parser(
+        prog="grove",
+        description="Evergreen git worktrees, each with its own ports, env and database.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"grove {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("init", parents=[common], help="write a commented grove.toml")
+    p.add_argument("--dry-run", action="store_true", help="print the file instead of writing it")
+    p.add_argument("--force", action="store_true", help="overwrite an existing grove.toml")
+
+    p = sub.add_parser("create", parents=[common], help="add the lowest free slot (or slot N)")
+    p.add_argument("slot", nargs="?", type=_slot, help="slot index (default: lowest free)")
+    p.add_argument("--branch", "-b", help="check out BRANCH, creating it from --from if new")
+    p.add_argument("--from", dest="start", metavar="REF", help="start point (default: main's HEAD)")
+
+    p = sub.add_parser("refresh", parents=[common], help="converge slots (idempotent)")
+    p.add_argument("slots", nargs="*", type=_slot, help="slots (default: the current one)")
+    p.add_argument("--all", action="store_true", help="every slot, main included")
+    p.add_argument("--dry-run", action="store_true", help="list what would change")
+
+    p = sub.add_parser("validate", parents=[common], help="read-only health check")
+    p.add_argument("slots", nargs="*", type=_slot, help="slots (default: current, or all from main)")
+    p.add_argument("--all", action="store_true", help="every slot")
+
+    sub.add_parser("list", parents=[common], help="every slot: branch, state, ports, env")
+
+    p = sub.add_parser("peek", parents=[common], help="what slot N is doing, read-only")
+    p.add_argument("slot", nargs="?", type=_slot)
+    p.add_argument("-n", "--commits", type=int, default=5, help="recent commits to show")
+
+    p = sub.add_parser("env", parents=[common], help="the merged environment of slot N")
+    p.add_argument("slot", nargs="?", type=_slot)
+    p.add_argument("--format", choices=("dotenv", "shell", "json"), default="dotenv")
+    p.add_argument("--reveal", action="store_true",
+                   help="print values from the shared and user-owned lines unmasked")
+
+    p = sub.add_parser("exec", parents=[common], help="run a command in slot N with its env")
+    p.add_argument("slot", nargs="?", type=_slot)
+    p.add_argument("cmd", nargs="*", metavar="-- CMD", help="the command and its arguments, after --")
+
+    p = sub.add_parser("switch", parents=[common], help="move BRANCH into slot N")
+    p.add_argument("slot", type=_slot)
+    p.add_argument("branch")
+    p.add_argument("--from", dest="start", metavar="REF", help="start point for a new branch")
+
+    p = sub.add_parser("remove", parents=[common], help="remove slot N (refuses to lose work)")
+    p.add_argument("slot", type=_slot)
+    p.add_argument("--force", action="store_true", help="discard uncommitted work and remove")
+    return parser
+
+
+def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
+    from grove.slots import open_grove
+
+    command = args.command
+    if command == "init":
+        from grove.commands import init
+
+        grove = open_grove(load_config=False)
+        return init.run(grove, args.dry_run, args.force), 0
+    grove = open_grove()
+    if command == "create":
+        from grove.commands import create
+
+        return create.run(grove, args.slot, args.branch, args.start), 0
+    if command == "refresh":
+        from grove.commands import refresh
+
+        return refresh.run(grove, args.slots, args.all, args.dry_run), 0
+    if command == "validate":
+        from grove.commands import validate
+
+        result = validate.run(grove, args.slots, args.all)
+        return result, 1 if result.errors else 0
+    if command == "list":
+        from grove.commands import list_
+
+        return list_.run(grove), 0
+    if command == "peek":
+        from grove.commands import peek
+
+        return peek.run(grove, args.slot, args.commits), 0
+    if command == "env":
+        from grove.commands import env
+
+        return env.run(grove, args.slot, args.format, args.reveal), 0
+    if command == "exec":
+        from grove.commands import exec_
+
+        cmd = args.cmd
+        if not args.json:
+            exec_.replace_process(grove, args.slot, cmd)  # does not return
+        result = exec_.run_child(grove, args.slot, cmd)
+        return result, result.exit_code
+    if command == "switch":
+        from grove.commands import switch
+
+        return switch.run(grove, args.slot, args.branch, args.start), 0
+    if command == "remove":
+        from grove.commands import remove
+
+        return remove.run(grove, args.slot, args.force), 0
+    raise UsageError(f"unknown command {command!r}")
+
+
+def _crash_log(exc: BaseException) -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "grove"
+    base.mkdir(parents=True, exist_ok=True)
+    path = base / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    path.write_text(
+        f"grove {__version__}, python {sys.version.split()[0]}\nargv: {sys.argv}\n\n"
+        + "".join(traceback.format_exception(exc)),
+        encoding="utf-8",
+    )
+    return path
+
+
+def _emit(data: str, stream: Any) -> None:
+    if data:
+        print(data, file=stream, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after `--` belongs to the command `grove exec` runs, never to grove.
+    own, tail = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    want_json = "--json" in own
+    try:
+        args = build_parser().parse_args(own)
+        if args.command == "exec":
+            if args.cmd:
+                raise UsageError(
+                    f"put the command after --: grove exec [N] -- {' '.join(args.cmd)}",
+                    hint="`--` keeps the command's own options away from grove",
+                )
+            args.cmd = tail
+        elif tail:
+            raise UsageError(f"unexpected arguments after --: {' '.join(tail)}")
+        args.json = getattr(args, "json", False)
+        if args.command is None:
+            build_parser().print_help()
+            return 0
+        output.set_quiet(False)
+        result, code = _dispatch(args)
+        if args.json:
+            _emit(output.to_json(result.as_json()), sys.stdout)
+        else:
+            _emit(result.as_text(), sys.stdout)
+        return code
+    except GroveError as exc:
+        if want_json:
+            _emit(output.to_json(exc.as_json()), sys.stdout)
+        else:
+            print(f"grove: error: {exc.message}", file=sys.stderr)
+            if exc.hint:
+                print(f"  hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("grove: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a bug: log it, do not show a traceback
+        log = _crash_log(exc)
+        message = f"unexpected error: {exc!r}; details in {log}"
+        if want_json:
+            _emit(output.to_json({"error": {"code": "bug", "message": message, "hint":
+                                            "please report it with the log"}}), sys.stdout)
+        else:
+            print(f"grove: {message}", file=sys.stderr)
+        return 3

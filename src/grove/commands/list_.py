@@ -1,0 +1,120 @@
+"""grove list: every slot at a glance. Strictly read-only; per-slot git runs concurrently."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grove import git, output, ports, steps
+from grove.checks import env as env_checks
+from grove.slots import Grove, Slot, discover
+
+
+@dataclass
+class SlotRow:
+    slot: int
+    path: Path
+    exists: bool
+    registered: bool
+    branch: str | None = None
+    head: str | None = None
+    dirty: bool = False
+    changes: int = 0
+    untracked: int = 0
+    upstream: str | None = None
+    ahead: int | None = None
+    behind: int | None = None
+    ports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    env_problems: list[str] = field(default_factory=list)
+    setup_complete: bool = True
+    current: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "slot": self.slot,
+            "path": str(self.path),
+            "current": self.current,
+            "exists": self.exists,
+            "registered": self.registered,
+            "branch": self.branch,
+            "head": self.head,
+            "detached": self.branch is None and self.head is not None,
+            "dirty": self.dirty,
+            "changes": self.changes,
+            "untracked": self.untracked,
+            "upstream": self.upstream,
+            "ahead": self.ahead,
+            "behind": self.behind,
+            "ports": self.ports,
+            "env": {"ok": not self.env_problems, "problems": self.env_problems},
+            "setup_complete": self.setup_complete,
+        }
+
+
+@dataclass
+class ListResult:
+    rows: list[SlotRow]
+    limit: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"slots": [row.as_json() for row in self.rows], "limit": self.limit}
+
+    def as_text(self) -> str:
+        table_rows = []
+        for row in self.rows:
+            name = "main" if row.slot == 0 else f"wt{row.slot}"
+            if not row.exists:
+                table_rows.append([f"{name}", "(missing)", "", "", "", "", str(row.path)])
+                continue
+            where = row.branch or f"({(row.head or '')[:8]})"
+            state = "dirty" if row.dirty else "clean"
+            sync = ""
+            if row.ahead is not None:
+                sync = f"+{row.ahead}/-{row.behind}"
+            port_text = " ".join(
+                f"{p['port']}{'*' if p['listening'] else ''}" for p in row.ports.values()
+            )
+            env = "ok" if not row.env_problems else f"{len(row.env_problems)} problem(s)"
+            if not row.setup_complete:
+                env += ", setup incomplete"
+            table_rows.append([
+                f"{'>' if row.current else ' '}{name}", where, state, sync, port_text, env, str(row.path)
+            ])
+        legend = "ports: " + " ".join(self.rows[0].ports) + "  (* = listening)" if self.rows else ""
+        body = output.table(["slot", "branch", "state", "+/-", "ports", "env", "path"], table_rows)
+        return body + ("\n" + legend if legend else "")
+
+
+def _row(grove: Grove, slot: Slot, listening: set[int]) -> SlotRow:
+    row = SlotRow(slot.n, slot.path, slot.exists, slot.registered)
+    row.current = grove.current == slot.n
+    row.ports = {
+        name: {"port": port, "listening": port in listening}
+        for name, port in grove.config.ports_for(slot.n).items()
+    }
+    if not slot.exists:
+        return row
+    try:
+        st = git.status(slot.path)
+    except Exception:  # noqa: BLE001 - a broken slot must not hide the others
+        row.env_problems.append("git status failed")
+        return row
+    row.branch, row.head = st.branch, st.oid
+    row.dirty = st.dirty
+    row.changes = len(st.tracked_changes)
+    row.untracked = len(st.untracked)
+    row.upstream, row.ahead, row.behind = st.upstream, st.ahead, st.behind
+    row.env_problems = [f.message for f in env_checks.check_slot(grove, slot.n)]
+    row.setup_complete = steps.setup_complete(grove, slot.n)
+    return row
+
+
+def run(grove: Grove) -> ListResult:
+    layout = discover(grove)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        listening_future = pool.submit(ports.listeners)
+        listening = set(listening_future.result())
+        rows = list(pool.map(lambda s: _row(grove, s, listening), layout.slots))
+    return ListResult(rows, grove.config.slots)

@@ -1,0 +1,78 @@
+"""grove refresh: converge slots. A second run changes nothing and says so."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from grove import converge, fsio, steps
+from grove.commands import existing_slot
+from grove.converge import Change
+from grove.slots import LOCK_TIMEOUT, Grove, discover
+
+
+@dataclass
+class RefreshResult:
+    slots: list[int]
+    dry_run: bool
+    changed: list[Change] = field(default_factory=list)
+    ran: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "slots": self.slots,
+            "dry_run": self.dry_run,
+            "changed": [c.as_json() for c in self.changed],
+            "ran": self.ran,
+            "pending": self.pending,
+            "notes": self.notes,
+        }
+
+    def as_text(self) -> str:
+        verb = "would change" if self.dry_run else "changed"
+        lines = [f"slot {c.slot}: {verb} {c.path}: {c.action} {c.detail}".rstrip() for c in self.changed]
+        lines += [f"slot {p['slot']}: would run {p['step']}" for p in self.pending]
+        lines += [f"slot {r['slot']}: ran {r['step']}" for r in self.ran]
+        lines += [f"note: {note}" for note in self.notes]
+        if not self.changed and not self.pending:
+            lines.insert(0, f"nothing to change in slot{'s' if len(self.slots) > 1 else ''} "
+                         f"{', '.join(map(str, self.slots))}")
+        return "\n".join(lines)
+
+
+def targets(grove: Grove, numbers: list[int], all_slots: bool) -> list[int]:
+    if all_slots:
+        return [s.n for s in discover(grove).slots if s.registered and s.exists]
+    if numbers:
+        return sorted(set(numbers))
+    return [grove.resolve_slot(None)]
+
+
+def run(grove: Grove, numbers: list[int], all_slots: bool, dry_run: bool) -> RefreshResult:
+    slots = targets(grove, numbers, all_slots)
+    for n in slots:
+        existing_slot(grove, n)
+    result = RefreshResult(slots=slots, dry_run=dry_run)
+    if dry_run:
+        result.changed += converge.ensure_ignored(grove, dry_run=True)
+    else:
+        with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove refresh"):
+            result.changed += converge.ensure_ignored(grove)
+    for n in slots:
+        links, notes = converge.link_shared(grove, n, dry_run)
+        result.changed += links
+        result.notes += notes
+        result.changed += converge.write_local(grove, n, dry_run)
+        if dry_run:
+            result.pending += [{"slot": n, "step": s.label} for s in steps.pending_setup(grove, n)]
+            result.pending += [{"slot": n, "step": cmd} for cmd in grove.config.refresh_run]
+            continue
+        if n != 0:
+            report = steps.run_setup(grove, n)
+            result.ran += [{"slot": n, "step": label, "phase": "setup"} for label in report.ran]
+            result.notes += report.notes
+        for cmd in steps.run_commands(grove, n, grove.config.refresh_run, "refresh"):
+            result.ran.append({"slot": n, "step": cmd, "phase": "refresh"})
+    return result

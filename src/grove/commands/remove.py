@@ -1,0 +1,86 @@
+"""grove remove N: delete a slot, refusing when work would be lost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grove import git, output, state
+from grove.commands import existing_slot
+from grove.errors import Refused, UsageError
+from grove.slots import LOCK_TIMEOUT, Grove
+from grove import fsio
+
+
+@dataclass
+class RemoveResult:
+    slot: int
+    path: Path
+    forced: bool
+    deleted_ignored: list[str] = field(default_factory=list)
+    overridden: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "slot": self.slot,
+            "path": str(self.path),
+            "removed": True,
+            "forced": self.forced,
+            "deleted_ignored": self.deleted_ignored,
+            "overridden": self.overridden,
+        }
+
+    def as_text(self) -> str:
+        lines = [f"removed slot {self.slot}: {self.path}"]
+        if self.overridden:
+            lines.append("--force discarded: " + "; ".join(self.overridden))
+        if self.deleted_ignored:
+            lines.append("git-ignored content deleted: " + ", ".join(self.deleted_ignored))
+        return "\n".join(lines)
+
+
+def risks(path: Path, locked: str | None) -> tuple[list[str], dict[str, list[str]]]:
+    """Reasons removal would lose work, each readable on its own, plus the files behind them."""
+    st = git.status(path)
+    reasons: list[str] = []
+    files: dict[str, list[str]] = {}
+    if st.tracked_changes:
+        files["changed"] = st.tracked_changes
+        reasons.append(f"{len(st.tracked_changes)} modified or staged file(s): "
+                       + ", ".join(st.tracked_changes[:5]))
+    if st.untracked:
+        files["untracked"] = st.untracked
+        reasons.append(f"{len(st.untracked)} untracked path(s): " + ", ".join(st.untracked[:5]))
+    if locked is not None:
+        reasons.append("the worktree is locked" + (f" ({locked})" if locked else ""))
+    if st.branch is None:
+        orphans = git.commits_on_no_branch(path)
+        if orphans:
+            files["commits_on_no_branch"] = orphans
+            reasons.append(
+                f"HEAD has {len(orphans)}{'+' if len(orphans) == 20 else ''} commit(s) on no "
+                f"branch ({orphans[0][:12]}); git would garbage-collect them"
+            )
+    return reasons, files
+
+
+def run(grove: Grove, n: int, force: bool) -> RemoveResult:
+    if n == 0:
+        raise UsageError("main (slot 0) cannot be removed")
+    slot = existing_slot(grove, n)
+    locked = slot.worktree.locked if slot.worktree else None
+    reasons, files = risks(slot.path, locked)
+    ignored = git.ignored(slot.path)
+    if reasons and not force:
+        raise Refused(
+            f"slot {n} has work that removing would lose: " + "; ".join(reasons),
+            hint=f"commit or push it first, or `grove remove {n} --force` to discard it",
+            details={"slot": n, "reasons": reasons, **files},
+        )
+    if ignored:
+        output.narrate(f"git-ignored content that goes with slot {n}: {', '.join(ignored)}")
+    with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove remove"):
+        git.worktree_remove(grove.main, slot.path, locked is not None)
+        state.forget_slot(grove.state_dir, n)
+    return RemoveResult(n, slot.path, force, ignored, reasons if force else [])

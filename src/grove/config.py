@@ -1,0 +1,255 @@
+"""grove.toml -> frozen dataclasses. Every check happens at load, naming file and key."""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from grove.errors import ConfigError
+
+CONFIG_NAME = "grove.toml"
+ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+MAX_SLOTS = 100
+
+# The seed's table: the default when a repository has no grove.toml.
+DEFAULT_PORTS: dict[str, int] = {
+    "PORT": 3000,
+    "DB_PORT": 5434,
+    "MAILPIT_SMTP_PORT": 1025,
+    "MAILPIT_UI_PORT": 8025,
+}
+
+TEMPLATE_FIELDS = ("n", "name", "dir")
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    name: str
+    base: int
+    stride: int
+
+    def for_slot(self, n: int) -> int:
+        return self.base + n * self.stride
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None  # None when the repository has no grove.toml
+    slots: int = 3
+    naming: str = "{name}-wt{n}"
+    ports: tuple[PortSpec, ...] = tuple(PortSpec(k, v, 1) for k, v in DEFAULT_PORTS.items())
+    shared: tuple[str, ...] = (".env",)
+    local: str = ".env.local"
+    derived: tuple[tuple[str, str], ...] = ()
+    setup_copy: tuple[str, ...] = ()
+    setup_run: tuple[str, ...] = ()
+    refresh_run: tuple[str, ...] = ()
+    switch_run: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def ports_for(self, n: int) -> dict[str, int]:
+        return {spec.name: spec.for_slot(n) for spec in self.ports}
+
+
+_SCHEMA: dict[str, set[str]] = {
+    "grove": {"slots", "naming"},
+    "ports": set(),  # any env-style key, plus "stride"
+    "env": {"shared", "local", "derived"},
+    "setup": {"copy", "run"},
+    "refresh": {"run"},
+    "switch": {"run"},
+}
+
+
+class _Reader:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, key: str, expected: str, got: object = None) -> ConfigError:
+        shown = "" if got is None else f", got {got!r}"
+        return ConfigError(
+            f"{self.path}: {key}: expected {expected}{shown}",
+            hint=f"fix {key} in {self.path.name}; `grove init --dry-run` prints a valid file",
+        )
+
+    def table(self, data: dict[str, Any], section: str) -> dict[str, Any]:
+        value = data.get(section, {})
+        if not isinstance(value, dict):
+            raise self.fail(f"[{section}]", "a table", value)
+        return value
+
+    def integer(self, value: object, key: str, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(key, f"an integer from {low} to {high}", value)
+        return value
+
+    def text(self, value: object, key: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, "a non-empty string", value)
+        return value
+
+    def texts(self, value: object, key: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.fail(key, "a list of non-empty strings", value)
+        return tuple(value)
+
+    def relative_path(self, value: object, key: str) -> str:
+        text = self.text(value, key)
+        posix = PurePosixPath(text)
+        if posix.is_absolute() or ".." in posix.parts or text.endswith("/"):
+            raise self.fail(key, "a path relative to the repository root, inside it", value)
+        return str(posix)
+
+
+def load(main: Path) -> Config:
+    path = main / CONFIG_NAME
+    if not path.exists():
+        return Config(path=None)
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the syntax error") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse(data, path)
+
+
+def parse(data: dict[str, Any], path: Path) -> Config:
+    r = _Reader(path)
+    for section, value in data.items():
+        if section not in _SCHEMA:
+            raise r.fail(f"[{section}]", f"one of the sections {', '.join(sorted(_SCHEMA))}")
+        if isinstance(value, dict) and section != "ports":
+            for key in value:
+                if key not in _SCHEMA[section]:
+                    raise r.fail(
+                        f"[{section}] {key}",
+                        f"a known key ({', '.join(sorted(_SCHEMA[section]))}); unknown keys are"
+                        " refused so a typo does not silently do nothing",
+                    )
+
+    grove = r.table(data, "grove")
+    slots = r.integer(grove.get("slots", 3), "[grove] slots", 1, MAX_SLOTS)
+    naming = r.text(grove.get("naming", "{name}-wt{n}"), "[grove] naming")
+    _check_naming(r, naming)
+
+    ports = _parse_ports(r, r.table(data, "ports"), slots)
+
+    env = r.table(data, "env")
+    shared = tuple(
+        r.relative_path(v, "[env] shared") for v in r.texts(env.get("shared", [".env"]), "[env] shared")
+    )
+    local = r.relative_path(env.get("local", ".env.local"), "[env] local")
+    if local in shared:
+        raise r.fail("[env] local", "a file that is not also in [env] shared", local)
+    derived_table = env.get("derived", {})
+    if not isinstance(derived_table, dict):
+        raise r.fail("[env.derived]", "a table of KEY = \"template\"", derived_table)
+    port_names = {spec.name for spec in ports}
+    derived: list[tuple[str, str]] = []
+    for key, template in derived_table.items():
+        where = f"[env.derived] {key}"
+        if not ENV_KEY.match(key):
+            raise r.fail(where, "a key matching ^[A-Z_][A-Z0-9_]*$")
+        if key in port_names:
+            raise r.fail(where, "a key that is not already in [ports]")
+        text = r.text(template, where)
+        _check_template(r, where, text, port_names)
+        derived.append((key, text))
+
+    setup = r.table(data, "setup")
+    copy = tuple(
+        r.relative_path(v, "[setup] copy") for v in r.texts(setup.get("copy", []), "[setup] copy")
+    )
+    return Config(
+        path=path,
+        slots=slots,
+        naming=naming,
+        ports=ports,
+        shared=shared,
+        local=local,
+        derived=tuple(derived),
+        setup_copy=copy,
+        setup_run=r.texts(setup.get("run", []), "[setup] run"),
+        refresh_run=r.texts(r.table(data, "refresh").get("run", []), "[refresh] run"),
+        switch_run=r.texts(r.table(data, "switch").get("run", []), "[switch] run"),
+        raw=data,
+    )
+
+
+def _check_naming(r: _Reader, naming: str) -> None:
+    names = {f for _, f, _, _ in string.Formatter().parse(naming) if f is not None}
+    if "n" not in names or not names <= {"n", "name"} or "/" in naming or naming in {".", ".."}:
+        raise r.fail(
+            "[grove] naming",
+            "a directory name containing {n} (and optionally {name}), without '/'",
+            naming,
+        )
+
+
+def _parse_ports(r: _Reader, table: dict[str, Any], slots: int) -> tuple[PortSpec, ...]:
+    if not table:
+        specs = [PortSpec(k, v, 1) for k, v in DEFAULT_PORTS.items()]
+    else:
+        default_stride = r.integer(table.get("stride", 1), "[ports] stride", 1, 1000)
+        specs = []
+        for key, value in table.items():
+            if key == "stride":
+                continue
+            where = f"[ports] {key}"
+            if not ENV_KEY.match(key):
+                raise r.fail(where, "a port variable matching ^[A-Z_][A-Z0-9_]*$ (or 'stride')")
+            if isinstance(value, dict):
+                unknown = set(value) - {"base", "stride"}
+                if unknown or "base" not in value:
+                    raise r.fail(where, "an integer or a table { base = N, stride = M }", value)
+                base = r.integer(value["base"], f"{where}.base", 1, 65535)
+                stride = r.integer(value.get("stride", default_stride), f"{where}.stride", 1, 1000)
+            else:
+                base = r.integer(value, where, 1, 65535)
+                stride = default_stride
+            last = base + (slots - 1) * stride
+            if last > 65535:
+                raise r.fail(
+                    where,
+                    f"a base whose last slot stays within 65535 (slot {slots - 1} would get {last})",
+                    base,
+                )
+            specs.append(PortSpec(key, base, stride))
+    owner: dict[int, tuple[str, int]] = {}
+    for spec in specs:
+        for n in range(slots):
+            port = spec.for_slot(n)
+            if port in owner:
+                other, m = owner[port]
+                raise r.fail(
+                    f"[ports] {spec.name}",
+                    f"port ranges that do not overlap across {slots} slots: slot {n}'s "
+                    f"{spec.name} and slot {m}'s {other} would both be {port}; move one base "
+                    "or raise the stride",
+                )
+            owner[port] = (spec.name, n)
+    return tuple(specs)
+
+
+def _check_template(r: _Reader, where: str, template: str, port_names: set[str]) -> None:
+    allowed = set(TEMPLATE_FIELDS) | port_names
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise r.fail(where, f"a template with balanced braces ({exc})", template) from None
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in allowed or spec or conversion:
+            raise r.fail(
+                where,
+                "placeholders among {n}, {name}, {dir} and the [ports] variables "
+                f"({', '.join(sorted(port_names))})",
+                template,
+            )

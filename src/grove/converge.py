@@ -1,0 +1,151 @@
+"""Bring a slot's files to the state its config describes. Safe to repeat.
+
+Each function returns the changes it made (or, with dry_run, would make), so refresh can
+report "nothing changed" honestly and --dry-run can list without writing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from grove import envfile, fsio, git
+from grove.errors import ConfigError
+from grove.slots import Grove
+
+
+@dataclass(frozen=True)
+class Change:
+    slot: int
+    action: str  # linked | relinked | backed-up | block-written | excluded | copied | ...
+    path: str
+    detail: str = ""
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def managed_values(grove: Grove, n: int) -> dict[str, str]:
+    """What slot n's managed block holds: its ports, then the derived values."""
+    values = {k: str(v) for k, v in grove.config.ports_for(n).items()}
+    fields = grove.template_fields(n)
+    for key, template in grove.config.derived:
+        values[key] = template.format_map(fields)
+    return values
+
+
+def link_target(grove: Grove, n: int, shared: str) -> str:
+    """The relative target of slot n's link to main's copy (`../myproject/.env`)."""
+    link = grove.slot_path(n) / shared
+    return os.path.relpath(grove.main / shared, link.parent)
+
+
+def link_shared(grove: Grove, n: int, dry_run: bool = False) -> tuple[list[Change], list[str]]:
+    """Point every shared file in slot n at main's copy; back up a stray regular file."""
+    changes: list[Change] = []
+    notes: list[str] = []
+    if n == 0:
+        return changes, notes
+    slot_dir = grove.slot_path(n)
+    tracked = git.tracked(slot_dir, list(grove.config.shared))
+    for shared in grove.config.shared:
+        link = slot_dir / shared
+        target = link_target(grove, n, shared)
+        if shared in tracked:
+            notes.append(f"slot {n}: {shared} is tracked by git, so it is not linked")
+            continue
+        if not (grove.main / shared).exists():
+            notes.append(f"{shared} does not exist in main, so slot {n} has no link to it yet")
+            continue
+        if link.is_symlink():
+            if os.readlink(link) == target:
+                continue
+            changes.append(Change(n, "relinked", shared, f"was -> {os.readlink(link)}"))
+            if not dry_run:
+                fsio.replace_symlink(link, target)
+            continue
+        if link.exists():
+            if link.is_dir():
+                notes.append(f"slot {n}: {shared} is a folder, so it is not linked")
+                continue
+            # The seed's failure: a copy instead of a link goes stale silently. Keep it.
+            backup = fsio.backup_path(link)
+            changes.append(Change(n, "backed-up", shared, f"regular file moved to {backup.name}"))
+            if not dry_run:
+                fsio.move_aside(link)
+        changes.append(Change(n, "linked", shared, f"-> {target}"))
+        if not dry_run:
+            fsio.replace_symlink(link, target)
+    return changes, notes
+
+
+def write_local(grove: Grove, n: int, dry_run: bool = False) -> list[Change]:
+    """Rewrite the managed block of slot n's local file; the user's lines stay as they are."""
+    local = grove.slot_path(n) / grove.config.local
+    try:
+        block = envfile.render_block(n, managed_values(grove, n))
+    except envfile.UnsafeValue as exc:
+        raise ConfigError(
+            f"{grove.config.path or 'grove.toml'}: [env.derived] {exc.key}: {exc.reason}",
+            hint="write the value without \" \\ ` $ or newlines",
+        ) from None
+    if local.is_symlink():
+        raise ConfigError(
+            f"{local} is a symlink; the local file must be the slot's own file",
+            hint=f"remove the link and run `grove refresh {n}`",
+        )
+    current = local.read_text(encoding="utf-8") if local.exists() else ""
+    try:
+        updated = envfile.replace_block(current, block)
+    except envfile.BrokenBlock as exc:
+        raise ConfigError(
+            f"{local}: {exc}",
+            hint="restore the '# <<< grove' line or delete the block, then run `grove refresh`",
+        ) from None
+    if updated == current:
+        return []
+    action = "block-updated" if current else "block-written"
+    if not dry_run:
+        fsio.write_atomic(local, updated)
+    return [Change(n, action, grove.config.local)]
+
+
+def ensure_ignored(grove: Grove, dry_run: bool = False) -> list[Change]:
+    """Keep the local file and shared links out of `git status` in every slot.
+
+    Uses info/exclude in git's common dir, which applies to every worktree and changes no
+    tracked file. Tracked shared files are left alone.
+    """
+    names = [grove.config.local, *grove.config.shared]
+    tracked = git.tracked(grove.main, names)
+    candidates = [name for name in names if name not in tracked]
+    missing = [name for name in candidates if name not in git.check_ignore(grove.main, [name])]
+    if not missing:
+        return []
+    exclude = grove.common_dir / "info" / "exclude"
+    current = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
+    lines = [f"/{name}" for name in missing]
+    if not dry_run:
+        prefix = current if not current or current.endswith("\n") else current + "\n"
+        fsio.write_atomic(exclude, prefix + "# grove: per-slot env files\n" + "\n".join(lines) + "\n")
+    return [Change(0, "excluded", str(exclude), ", ".join(missing))]
+
+
+def slot_env(grove: Grove, n: int) -> dict[str, str]:
+    """The merged environment a process in slot n sees: local first, then shared files."""
+    slot_dir = grove.slot_path(n)
+    layers = [envfile.parse_file(slot_dir / grove.config.local)]
+    layers += [envfile.parse_file(slot_dir / shared) for shared in grove.config.shared]
+    return envfile.merge(layers)
+
+
+def process_env(grove: Grove, n: int) -> dict[str, str]:
+    """os.environ with the slot's values on top (they win over inherited ones)."""
+    env = dict(os.environ)
+    env.update(slot_env(grove, n))
+    return env
+
+
+def shared_paths(grove: Grove) -> list[Path]:
+    return [grove.main / shared for shared in grove.config.shared]

@@ -1,0 +1,116 @@
+"""Dotenv reading and merging, the managed block, and safe value writing. Pure functions."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+BLOCK_BEGIN = "# >>> grove"
+BLOCK_END = "# <<< grove"
+KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+# Characters that Node's dotenv, python-dotenv and docker compose all read the same way
+# when unquoted. Anything else is double-quoted; the few characters that each reader
+# treats differently inside double quotes are refused outright.
+_UNQUOTED = re.compile(r"^[A-Za-z0-9_./:@%+,=~?&!*-]+$")
+_REFUSED = {'"': "a double quote", "\\": "a backslash", "`": "a backtick", "$": "a dollar sign",
+            "\n": "a newline", "\r": "a carriage return"}
+
+
+class UnsafeValue(ValueError):
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+def format_assignment(key: str, value: str) -> str:
+    if not KEY.match(key):
+        raise UnsafeValue(key, "keys must match ^[A-Z_][A-Z0-9_]*$")
+    for char, name in _REFUSED.items():
+        if char in value:
+            raise UnsafeValue(
+                key,
+                f"the value contains {name}, which Node's dotenv, python-dotenv and docker "
+                "compose read differently",
+            )
+    if _UNQUOTED.match(value):
+        return f"{key}={value}"
+    return f'{key}="{value}"'
+
+
+def block_header(n: int) -> str:
+    return f"{BLOCK_BEGIN} (slot {n}): managed, rewritten by `grove refresh`"
+
+
+def render_block(n: int, values: Mapping[str, str]) -> str:
+    lines = [block_header(n)]
+    lines += [format_assignment(k, v) for k, v in values.items()]
+    lines.append(BLOCK_END)
+    return "\n".join(lines) + "\n"
+
+
+class BrokenBlock(ValueError):
+    pass
+
+
+def _block_span(lines: list[str]) -> tuple[int, int] | None:
+    begin = next((i for i, line in enumerate(lines) if line.startswith(BLOCK_BEGIN)), None)
+    if begin is None:
+        return None
+    end = next((i for i in range(begin + 1, len(lines)) if lines[i].strip() == BLOCK_END), None)
+    if end is None:
+        raise BrokenBlock(f"line {begin + 1} opens a grove block that is never closed")
+    return begin, end
+
+
+def replace_block(text: str, block: str) -> str:
+    """Put block in place of the existing managed block, or append it; user lines stay."""
+    lines = text.splitlines(keepends=True)
+    span = _block_span([line.rstrip("\r\n") for line in lines])
+    if span is None:
+        if text and not text.endswith("\n"):
+            text += "\n"
+        separator = "\n" if text.strip() else ""
+        return (text if text.strip() else "") + separator + block
+    begin, end = span
+    return "".join(lines[:begin]) + block + "".join(lines[end + 1 :])
+
+
+def read_block(text: str) -> dict[str, str] | None:
+    """The assignments inside the managed block, or None when there is no block."""
+    lines = text.splitlines()
+    try:
+        span = _block_span(lines)
+    except BrokenBlock:
+        return None
+    if span is None:
+        return None
+    begin, end = span
+    return parse_text("\n".join(lines[begin + 1 : end]))
+
+
+def parse_text(text: str) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    # interpolate=False: Node's dotenv does not expand ${VAR}; grove reports what both see.
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def parse_file(path: Path) -> dict[str, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    return parse_text(text)
+
+
+def merge(layers: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """First definition wins, as dotenv loads files without overriding: pass local first."""
+    merged: dict[str, str] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            merged.setdefault(key, value)
+    return merged

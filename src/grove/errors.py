@@ -1,0 +1,71 @@
+"""Error kinds. Each carries a stable code, a message, a hint and an exit status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class GroveError(Exception):
+    """An expected failure: reported as a message (or JSON), never as a traceback."""
+
+    code = "error"
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "", details: dict[str, object] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = details or {}
+
+    def as_json(self) -> dict[str, object]:
+        body: dict[str, object] = {"code": self.code, "message": self.message, "hint": self.hint}
+        body.update(self.details)
+        return {"error": body}
+
+
+class UsageError(GroveError):
+    code = "usage"
+    exit_code = 2
+
+
+class ConfigError(GroveError):
+    """grove.toml is wrong: names the file and the key, exits 2 before anything is written."""
+
+    code = "config"
+    exit_code = 2
+
+
+class NotARepository(GroveError):
+    code = "not-a-repository"
+    exit_code = 2
+
+
+class GitError(GroveError):
+    code = "git"
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr: str, hint: str = ""):
+        last = stderr.strip().splitlines()
+        reason = last[-1] if last else f"exit code {returncode}"
+        super().__init__(
+            f"git {' '.join(argv[1:])} failed: {reason}",
+            hint,
+            {"argv": list(argv), "returncode": returncode, "stderr": stderr.strip()},
+        )
+
+
+class Refused(GroveError):
+    """Work would be lost; the message says what `--force` would discard."""
+
+    code = "refused"
+
+
+class LockTimeout(GroveError):
+    code = "lock-timeout"
+
+
+class StepFailed(GroveError):
+    code = "step-failed"
+
+
+class NoFreeSlot(GroveError):
+    code = "no-free-slot"

@@ -1,0 +1,270 @@
+"""Typed git queries. The one place that runs git.
+
+Read-only queries pass --no-optional-locks so that looking at a slot never takes
+index.lock from an agent working in it (git would otherwise refresh and rewrite the
+index during `status`). Machine-readable forms (-z, --porcelain) are parsed, never
+messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grove import proc
+from grove.errors import GitError, NotARepository
+
+
+def _git(cwd: Path, *args: str, read_only: bool = False) -> proc.Completed:
+    argv = ["git"]
+    if read_only:
+        argv.append("--no-optional-locks")
+    argv += ["-C", str(cwd), *args]
+    return proc.run(argv, env=proc.git_env())
+
+
+def _check(result: proc.Completed, hint: str = "") -> str:
+    if result.returncode != 0:
+        raise GitError(result.argv, result.returncode, result.stderr, hint)
+    return result.stdout
+
+
+@dataclass(frozen=True)
+class Location:
+    toplevel: Path
+    common_dir: Path
+
+
+def locate(cwd: Path) -> Location:
+    """The worktree containing cwd and git's common dir (shared by every worktree)."""
+    result = _git(
+        cwd, "rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir",
+        read_only=True,
+    )
+    if result.returncode != 0:
+        raise NotARepository(
+            f"not inside a git repository: {cwd}",
+            hint="run grove from a checkout of your repository (main or one of its slots)",
+        )
+    lines = result.stdout.splitlines()
+    if len(lines) != 2:
+        raise NotARepository(
+            f"{cwd} is not in a worktree with files (a bare repository?)",
+            hint="grove needs a main checkout with a working tree",
+        )
+    return Location(Path(lines[0]), Path(lines[1]))
+
+
+@dataclass(frozen=True)
+class Worktree:
+    path: Path
+    head: str | None
+    branch: str | None  # short name, None when detached
+    bare: bool = False
+    locked: str | None = None  # reason ("" when locked without one)
+    prunable: str | None = None
+
+
+def worktrees(repo: Path) -> list[Worktree]:
+    out = _check(_git(repo, "worktree", "list", "--porcelain", "-z", read_only=True))
+    result: list[Worktree] = []
+    record: dict[str, str] = {}
+    for token in [*out.split("\0"), ""]:
+        if token == "":
+            if record:
+                branch = record.get("branch")
+                result.append(
+                    Worktree(
+                        path=Path(record["worktree"]),
+                        head=record.get("HEAD"),
+                        branch=branch.removeprefix("refs/heads/") if branch else None,
+                        bare="bare" in record,
+                        locked=record.get("locked"),
+                        prunable=record.get("prunable"),
+                    )
+                )
+                record = {}
+            continue
+        key, _, value = token.partition(" ")
+        record[key] = value
+    return result
+
+
+def worktree_add(
+    repo: Path,
+    path: Path,
+    start: str,
+    branch: str | None = None,
+    new_branch: bool = False,
+) -> None:
+    """Add a worktree. Without a branch it is detached, so no branch is created."""
+    if branch is None:
+        args = ["worktree", "add", "--detach", str(path), start]
+    elif new_branch:
+        args = ["worktree", "add", "-b", branch, str(path), start]
+    else:
+        args = ["worktree", "add", str(path), branch]
+    _check(_git(repo, *args), hint="see git's message above")
+
+
+def worktree_remove(repo: Path, path: Path, locked: bool) -> None:
+    # grove has already checked for work at risk; git's own check would refuse ignored
+    # content differently, so force once (twice for a locked worktree, as git requires).
+    args = ["worktree", "remove", "--force"]
+    if locked:
+        args.append("--force")
+    _check(_git(repo, *args, str(path)))
+
+
+def worktree_prune(repo: Path) -> None:
+    _check(_git(repo, "worktree", "prune"))
+
+
+def rev_parse(repo: Path, ref: str) -> str | None:
+    result = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", read_only=True)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def branch_exists(repo: Path, name: str) -> bool:
+    result = _git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}", read_only=True)
+    return result.returncode == 0
+
+
+def valid_branch_name(repo: Path, name: str) -> bool:
+    return _git(repo, "check-ref-format", "--branch", name, read_only=True).returncode == 0
+
+
+def switch(path: Path, branch: str, create_from: str | None = None) -> None:
+    if create_from is None:
+        _check(_git(path, "switch", branch))
+    else:
+        _check(_git(path, "switch", "-c", branch, create_from))
+
+
+def switch_detached(path: Path, ref: str) -> None:
+    _check(_git(path, "switch", "--detach", ref))
+
+
+@dataclass
+class Status:
+    oid: str | None = None
+    branch: str | None = None
+    upstream: str | None = None
+    ahead: int | None = None
+    behind: int | None = None
+    staged: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    untracked: list[str] = field(default_factory=list)
+    unmerged: list[str] = field(default_factory=list)
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.staged or self.modified or self.untracked or self.unmerged)
+
+    @property
+    def tracked_changes(self) -> list[str]:
+        return sorted({*self.staged, *self.modified, *self.unmerged})
+
+
+def status(path: Path) -> Status:
+    out = _check(
+        _git(path, "status", "--porcelain=v2", "--branch", "-z", read_only=True)
+    )
+    st = Status()
+    tokens = out.split("\0")
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        i += 1
+        if not token:
+            continue
+        if token.startswith("# branch.oid "):
+            oid = token.removeprefix("# branch.oid ")
+            st.oid = None if oid == "(initial)" else oid
+        elif token.startswith("# branch.head "):
+            head = token.removeprefix("# branch.head ")
+            st.branch = None if head == "(detached)" else head
+        elif token.startswith("# branch.upstream "):
+            st.upstream = token.removeprefix("# branch.upstream ")
+        elif token.startswith("# branch.ab "):
+            ahead, behind = token.removeprefix("# branch.ab ").split()
+            st.ahead, st.behind = int(ahead), -int(behind)
+        elif token[0] in "12u":
+            fields = token.split(" ")
+            xy = fields[1]
+            name = " ".join(fields[{"1": 8, "2": 9, "u": 10}[token[0]]:])
+            if token[0] == "2":
+                i += 1  # a rename carries its original path as the next NUL field
+            if token[0] == "u":
+                st.unmerged.append(name)
+                continue
+            if xy[0] != ".":
+                st.staged.append(name)
+            if xy[1] != ".":
+                st.modified.append(name)
+        elif token.startswith("? "):
+            st.untracked.append(token[2:])
+    return st
+
+
+def ignored(path: Path) -> list[str]:
+    """Git-ignored entries in a worktree (folders collapsed), which remove deletes silently."""
+    out = _check(
+        _git(path, "status", "--porcelain=v1", "-z", "--ignored", "--untracked-files=normal",
+             read_only=True)
+    )
+    return sorted(t[3:] for t in out.split("\0") if t.startswith("!! "))
+
+
+def commits_on_no_branch(path: Path) -> list[str]:
+    """Commits reachable from HEAD that no branch, tag or remote keeps alive."""
+    result = _git(
+        path, "rev-list", "--max-count=20", "HEAD", "--not", "--branches", "--tags", "--remotes",
+        read_only=True,
+    )
+    if result.returncode != 0:
+        return []
+    return result.stdout.split()
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    subject: str
+    age: str
+
+
+def log(path: Path, count: int) -> list[Commit]:
+    result = _git(path, "log", f"--max-count={count}", "--format=%h%x00%s%x00%cr%x00", read_only=True)
+    if result.returncode != 0:
+        return []
+    fields = result.stdout.split("\0")
+    return [
+        Commit(fields[i].strip(), fields[i + 1], fields[i + 2])
+        for i in range(0, len(fields) - 3, 3)
+    ]
+
+
+def diff_stat(path: Path) -> str:
+    result = _git(path, "diff", "HEAD", "--stat", "--no-color", read_only=True)
+    return result.stdout.rstrip() if result.returncode == 0 else ""
+
+
+def check_ignore(path: Path, names: Sequence[str]) -> set[str]:
+    """Which of names git ignores in this worktree (tracked files are never ignored)."""
+    if not names:
+        return set()
+    result = proc.run(
+        ["git", "--no-optional-locks", "-C", str(path), "check-ignore", "--stdin", "-z"],
+        env=proc.git_env(),
+        stdin="\0".join(names) + "\0",
+    )
+    return {name for name in result.stdout.split("\0") if name}
+
+
+def tracked(path: Path, names: Sequence[str]) -> set[str]:
+    if not names:
+        return set()
+    out = _check(_git(path, "ls-files", "-z", "--", *names, read_only=True))
+    return {name for name in out.split("\0") if name}

@@ -1,0 +1,147 @@
+"""Slot naming, index parsing, discovery, and allocation under the grove lock."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from grove import config as config_mod
+from grove import git
+from grove.config import Config
+from grove.errors import UsageError
+
+LOCK_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Grove:
+    """One repository's set of slots, seen from some directory inside it."""
+
+    main: Path
+    common_dir: Path
+    here: Path  # top of the worktree the command was run from
+    config: Config
+
+    @property
+    def name(self) -> str:
+        return self.main.name
+
+    @property
+    def state_dir(self) -> Path:
+        # Under git's common dir: shared by every worktree, never inside one.
+        return self.common_dir / "grove"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.state_dir / "lock"
+
+    def slot_dir_name(self, n: int) -> str:
+        return self.config.naming.format(name=self.name, n=n)
+
+    def slot_path(self, n: int) -> Path:
+        return self.main if n == 0 else self.main.parent / self.slot_dir_name(n)
+
+    @cached_property
+    def _name_pattern(self) -> re.Pattern[str]:
+        pattern = re.escape(self.config.naming)
+        pattern = pattern.replace(re.escape("{name}"), re.escape(self.name))
+        pattern = pattern.replace(re.escape("{n}"), r"([1-9][0-9]*)")
+        return re.compile(f"^{pattern}$")
+
+    def index_for(self, path: Path) -> int | None:
+        """The slot index of a worktree path: 0 for main, N parsed from the name, else None."""
+        if _same(path, self.main):
+            return 0
+        if not _same(path.parent, self.main.parent):
+            return None
+        match = self._name_pattern.match(path.name)
+        return int(match.group(1)) if match else None
+
+    @property
+    def current(self) -> int | None:
+        return self.index_for(self.here)
+
+    def resolve_slot(self, n: int | None) -> int:
+        """The slot a command acts on: the one given, else the one we are standing in."""
+        if n is not None:
+            if n < 0:
+                raise UsageError(f"slot must be 0 or more, got {n}")
+            return n
+        current = self.current
+        if current is None:
+            raise UsageError(
+                f"{self.here} is not a grove slot (its name does not match "
+                f"'{self.config.naming}')",
+                hint="pass the slot number, e.g. `grove list` to see them",
+            )
+        return current
+
+    def template_fields(self, n: int) -> dict[str, str | int]:
+        fields: dict[str, str | int] = {"n": n, "name": self.name, "dir": self.slot_path(n).name}
+        fields.update(self.config.ports_for(n))
+        return fields
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def open_grove(cwd: Path | None = None, load_config: bool = True) -> Grove:
+    here = (cwd or Path.cwd()).resolve()
+    location = git.locate(here)
+    common = location.common_dir.resolve()
+    if common.name == ".git":
+        main = common.parent
+    else:  # separate git dir: git always lists the main worktree first
+        main = git.worktrees(location.toplevel)[0].path
+    cfg = config_mod.load(main) if load_config else Config(path=None)
+    return Grove(main=main.resolve(), common_dir=common, here=location.toplevel.resolve(), config=cfg)
+
+
+@dataclass(frozen=True)
+class Slot:
+    n: int
+    path: Path
+    registered: bool
+    exists: bool
+    worktree: git.Worktree | None
+
+
+@dataclass(frozen=True)
+class Layout:
+    slots: list[Slot]
+    foreign: list[git.Worktree]  # registered worktrees whose path is not a slot name
+
+
+def discover(grove: Grove) -> Layout:
+    """Every slot: registered worktrees plus sibling folders whose names parse."""
+    by_index: dict[int, Slot] = {}
+    foreign: list[git.Worktree] = []
+    for wt in git.worktrees(grove.main):
+        n = grove.index_for(wt.path)
+        if n is None:
+            foreign.append(wt)
+            continue
+        by_index[n] = Slot(n, wt.path, True, wt.path.exists(), wt)
+    try:
+        siblings = list(grove.main.parent.iterdir())
+    except OSError:
+        siblings = []
+    for entry in siblings:
+        n = grove.index_for(entry)
+        if n is not None and n not in by_index and entry.is_dir():
+            by_index[n] = Slot(n, entry, False, True, None)
+    return Layout(sorted(by_index.values(), key=lambda s: s.n), foreign)
+
+
+def lowest_free(grove: Grove, layout: Layout) -> int | None:
+    taken = {slot.n for slot in layout.slots}
+    for n in range(1, grove.config.slots):
+        if n not in taken and not grove.slot_path(n).exists():
+            return n
+    return None

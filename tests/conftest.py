@@ -1,0 +1,135 @@
+"""Real git repositories in temporary folders, with a hermetic git configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grove.cli import main
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Grove Test",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "Grove Test",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+}
+
+
+@pytest.fixture(autouse=True)
+def hermetic_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the user's git config or writes to their home folder."""
+    home = tmp_path_factory.mktemp("home")
+    gitconfig = home / "gitconfig"
+    gitconfig.write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for key, value in GIT_IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "NO_COLOR"):
+        monkeypatch.delenv(key, raising=False)
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def commit_all(cwd: Path, message: str = "change") -> None:
+    git(cwd, "add", "-A")
+    git(cwd, "commit", "-q", "-m", message)
+
+
+def make_repo(parent: Path, name: str = "myproject", files: dict[str, str] | None = None) -> Path:
+    main_dir = parent / name
+    main_dir.mkdir(parents=True)
+    git(main_dir, "init", "-q", "-b", "main")
+    tracked = {"README.md": "# demo\n", ".gitignore": ".env\n.env.local\nnode_modules/\n"}
+    tracked.update(files or {})
+    for rel, text in tracked.items():
+        (main_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (main_dir / rel).write_text(text)
+    commit_all(main_dir, "initial")
+    return main_dir
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A main checkout with a shared .env (dev values), cwd set to it."""
+    main_dir = make_repo(tmp_path / "work")
+    (main_dir / ".env").write_text("API_KEY=sk_test_devkey1234567890\nFEATURE_X=on\n")
+    monkeypatch.chdir(main_dir)
+    return main_dir
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def grove(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Call the CLI in-process: grove("create", "--json", cwd=path) -> Run."""
+
+    def call(*args: str, cwd: Path | None = None) -> Run:
+        capsys.readouterr()
+        with monkeypatch.context() as patch:
+            if cwd is not None:
+                patch.chdir(cwd)
+            code = main(list(args))
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    yield call
+
+
+def grove_process(*args: str, cwd: Path, env: dict[str, str] | None = None,
+                  timeout: float = 120) -> Run:
+    """Run grove as a real process (for exec, signals and concurrency)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "grove", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def write_config(main_dir: Path, text: str) -> None:
+    (main_dir / "grove.toml").write_text(text)
+    commit_all(main_dir, "grove config")
+
+
+def tree_snapshot(*roots: Path) -> dict[str, tuple[int, int, str]]:
+    """Every file and link under roots with its mode, mtime and content or target."""
+    snap: dict[str, tuple[int, int, str]] = {}
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            st = path.lstat()
+            if path.is_symlink():
+                body = "->" + os.readlink(path)
+            elif path.is_file():
+                body = path.read_bytes().hex()
+            else:
+                body = "dir"
+            snap[str(path)] = (st.st_mode, st.st_mtime_ns, body)
+    return snap
