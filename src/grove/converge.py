@@ -105,7 +105,7 @@ def write_local(grove: Grove, n: int, dry_run: bool = False) -> list[Change]:
         ) from None
     if updated == current:
         return []
-    action = "block-updated" if current else "block-written"
+    action = "block-updated" if envfile.read_block(current) is not None else "block-written"
     if not dry_run:
         fsio.write_atomic(local, updated)
     return [Change(n, action, grove.config.local)]

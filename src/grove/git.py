@@ -247,7 +247,9 @@ def log(path: Path, count: int) -> list[Commit]:
 
 
 def diff_stat(path: Path) -> str:
-    result = _git(path, "diff", "HEAD", "--stat", "--no-color", read_only=True)
+    # Plumbing on purpose: porcelain `git diff HEAD` refreshes and rewrites the index even
+    # under --no-optional-locks (git 2.39), which would race an agent working in the slot.
+    result = _git(path, "diff-index", "--stat", "--no-color", "HEAD", read_only=True)
     return result.stdout.rstrip() if result.returncode == 0 else ""
 
 
