@@ -99,8 +99,9 @@ def grove(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -
     yield call
 
 
-def grove_process(*args: str, cwd: Path, env: dict[str, str] | None = None,
-                  timeout: float = 120) -> Run:
+def grove_process(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> Run:
     """Run grove as a real process (for exec, signals and concurrency)."""
     proc = subprocess.run(
         [sys.executable, "-m", "grove", *args],

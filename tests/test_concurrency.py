@@ -15,7 +15,11 @@ def test_eight_creates_at_once_get_slots_one_to_eight(repo: Path) -> None:
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "grove", "create", "--json"],
-            cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ),
         )
         for _ in range(8)
     ]
@@ -43,12 +47,16 @@ def test_a_held_lock_times_out_naming_the_holder(repo: Path, grove, monkeypatch)
 
     monkeypatch.setattr(create, "LOCK_TIMEOUT", 0.2)
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from grove import fsio\n"
-         "with fsio.exclusive_lock(Path(sys.argv[1]), 5, 'test holder'):\n"
-         "    print('held', flush=True); time.sleep(30)",
-         str(repo / ".git" / "grove" / "lock")],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from grove import fsio\n"
+            "with fsio.exclusive_lock(Path(sys.argv[1]), 5, 'test holder'):\n"
+            "    print('held', flush=True); time.sleep(30)",
+            str(repo / ".git" / "grove" / "lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None

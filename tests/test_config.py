@@ -13,7 +13,10 @@ def test_zero_config_uses_the_seed_table(repo: Path, grove) -> None:
     result = grove("create", "--json")
     assert result.code == 0
     assert result.json["ports"] == {
-        "PORT": 3001, "DB_PORT": 5435, "MAILPIT_SMTP_PORT": 1026, "MAILPIT_UI_PORT": 8026
+        "PORT": 3001,
+        "DB_PORT": 5435,
+        "MAILPIT_SMTP_PORT": 1026,
+        "MAILPIT_UI_PORT": 8026,
     }
 
 
@@ -31,7 +34,11 @@ def test_zero_config_uses_the_seed_table(repo: Path, grove) -> None:
         ("[env]\nshared = '.env'\n", "[env] shared", "a list"),
         ("[env]\nshared = ['../secrets/.env']\n", "[env] shared", "inside it"),
         ("[env]\nlocal = '.env'\n", "[env] local", "not also in [env] shared"),
-        ("[env.derived]\nURL = 'http://localhost:{WEB_PORT}'\n", "[env.derived] URL", "placeholders"),
+        (
+            "[env.derived]\nURL = 'http://localhost:{WEB_PORT}'\n",
+            "[env.derived] URL",
+            "placeholders",
+        ),
         ("[env.derived]\nlower = 'x'\n", "[env.derived] lower", "a key matching"),
         ("[grove]\nnaming = 'wt-{name}'\n", "[grove] naming", "containing {n}"),
         ("[setup]\nrun = 'npm ci'\n", "[setup] run", "a list"),
@@ -63,7 +70,9 @@ def test_bad_config_text_error_goes_to_stderr(repo: Path, grove) -> None:
 
 
 def test_stride_and_per_variable_tables(repo: Path, grove) -> None:
-    write_config(repo, "[ports]\nstride = 10\nWEB = 4000\nAPI = 4001\nDB = { base = 6000, stride = 1 }\n")
+    write_config(
+        repo, "[ports]\nstride = 10\nWEB = 4000\nAPI = 4001\nDB = { base = 6000, stride = 1 }\n"
+    )
     result = grove("create", "2", "--json")
     assert result.code == 0, result.out
     assert result.json["ports"] == {"WEB": 4020, "API": 4021, "DB": 6002}

@@ -18,8 +18,12 @@ def test_slots_are_siblings_with_relative_links_and_a_local_block(repo: Path, gr
     assert os.readlink(link) == "../myproject/.env"
     assert link.read_text() == (repo / ".env").read_text()
     block = envfile.read_block((slot / ".env.local").read_text())
-    assert block == {"PORT": "3001", "DB_PORT": "5435", "MAILPIT_SMTP_PORT": "1026",
-                     "MAILPIT_UI_PORT": "8026"}
+    assert block == {
+        "PORT": "3001",
+        "DB_PORT": "5435",
+        "MAILPIT_SMTP_PORT": "1026",
+        "MAILPIT_UI_PORT": "8026",
+    }
     main_block = envfile.read_block((repo / ".env.local").read_text())
     assert main_block is not None
     assert main_block["PORT"] == "3000"
@@ -87,14 +91,17 @@ def test_from_inside_a_slot_grove_knows_its_slot_and_finds_main(repo: Path, grov
 
 
 def test_custom_naming_and_derived_values(repo: Path, grove) -> None:
-    write_config(repo, """
+    write_config(
+        repo,
+        """
 [grove]
 naming = "{name}.slot{n}"
 [env.derived]
 DATABASE_URL = "postgresql://postgres@127.0.0.1:{DB_PORT}/app_{n}"
 COMPOSE_PROJECT_NAME = "{name}-wt{n}"
 APP_URL = "http://localhost:{PORT}/?slot={dir}"
-""")
+""",
+    )
     result = grove("create", "--json").json
     slot = Path(result["path"])
     assert slot.name == "myproject.slot1"

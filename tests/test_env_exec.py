@@ -42,9 +42,14 @@ def test_exec_runs_in_the_slot_with_its_env_over_inherited_values(repo: Path, gr
     grove("create")
     slot = repo.parent / "myproject-wt1"
     result = grove_process(
-        "exec", "1", "--", sys.executable, "-c",
-        "import os; print(os.getcwd(), os.environ['PORT'], os.environ['API_KEY'], os.environ['KEEP'])",
-        cwd=repo, env={"PORT": "1234", "KEEP": "inherited"},
+        "exec",
+        "1",
+        "--",
+        sys.executable,
+        "-c",
+        "import os; e = os.environ; print(os.getcwd(), e['PORT'], e['API_KEY'], e['KEEP'])",
+        cwd=repo,
+        env={"PORT": "1234", "KEEP": "inherited"},
     )
     assert result.code == 0, result.err
     assert result.out.split() == [str(slot), "3001", "sk_test_devkey1234567890", "inherited"]
@@ -57,8 +62,11 @@ def test_exec_returns_the_commands_exit_code(repo: Path, grove) -> None:
     assert jsoned.code == 5
     import json
 
-    assert json.loads(jsoned.out) == {"slot": 1, "command": ["sh", "-c", "echo out; exit 5"],
-                                      "exit_code": 5}
+    assert json.loads(jsoned.out) == {
+        "slot": 1,
+        "command": ["sh", "-c", "echo out; exit 5"],
+        "exit_code": 5,
+    }
     assert "out" in jsoned.err
 
 
@@ -76,8 +84,22 @@ def test_exec_forwards_signals_to_the_command(repo: Path, grove, tmp_path: Path)
     for extra in ([], ["--json"]):
         marker.unlink(missing_ok=True)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "grove", "exec", "1", *extra, "--", sys.executable, "-c", script],
-            cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "grove",
+                "exec",
+                "1",
+                *extra,
+                "--",
+                sys.executable,
+                "-c",
+                script,
+            ],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         stream = proc.stderr if extra else proc.stdout
         assert stream is not None

@@ -64,8 +64,10 @@ def test_list_shows_branch_dirty_ahead_ports_and_env(repo: Path, grove, tmp_path
     assert row["dirty"] is True
     assert row["changes"] == 1
     assert (row["ahead"], row["behind"]) == (1, 0)
-    assert row["ports"] == {"PORT": {"port": 41701, "listening": False},
-                            "API_PORT": {"port": 41751, "listening": True}}
+    assert row["ports"] == {
+        "PORT": {"port": 41701, "listening": False},
+        "API_PORT": {"port": 41751, "listening": True},
+    }
     assert row["env"]["ok"] is False
     assert any(".env is missing" in p for p in row["env"]["problems"])
     assert main_row["env"]["ok"] is True

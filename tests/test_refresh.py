@@ -79,7 +79,9 @@ def test_refresh_runs_refresh_commands_with_the_slot_env(repo: Path, grove) -> N
     grove("create")
     slot = repo.parent / "myproject-wt1"
     result = grove("refresh", "1", "--json").json
-    assert result["ran"] == [{"slot": 1, "step": "echo $PORT:$API_KEY > seen.txt", "phase": "refresh"}]
+    assert result["ran"] == [
+        {"slot": 1, "step": "echo $PORT:$API_KEY > seen.txt", "phase": "refresh"}
+    ]
     assert (slot / "seen.txt").read_text() == "3001:sk_test_devkey1234567890\n"
 
 

@@ -34,10 +34,17 @@ def test_run_steps_see_the_slot_env_and_stream_to_stderr(repo: Path, grove) -> N
 
 
 def test_failed_step_leaves_slot_incomplete_and_refresh_finishes_it(repo: Path, grove) -> None:
-    write_config(repo, """
+    write_config(
+        repo,
+        """
 [setup]
-run = ["echo one >> log.txt", "test -f go || (echo 'cannot find go'; exit 4)", "echo three >> log.txt"]
-""")
+run = [
+  "echo one >> log.txt",
+  "test -f go || (echo 'cannot find go'; exit 4)",
+  "echo three >> log.txt",
+]
+""",
+    )
     failed = grove("create", "--json")
     assert failed.code == 1
     error = failed.json["error"]

@@ -14,8 +14,18 @@ from typing import Any, NoReturn
 from grove import __version__, output
 from grove.errors import GroveError, UsageError
 
-COMMANDS = ("init", "create", "refresh", "validate", "list", "peek", "env", "exec", "switch",
-            "remove")
+COMMANDS = (
+    "init",
+    "create",
+    "refresh",
+    "validate",
+    "list",
+    "peek",
+    "env",
+    "exec",
+    "switch",
+    "remove",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,9 +44,13 @@ def _slot(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="print one JSON document on stdout (logs go to stderr)")
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print one JSON document on stdout (logs go to stderr)",
+    )
     parser = _Parser(
         prog="grove",
         description="Evergreen git worktrees, each with its own ports, env and database.",
@@ -60,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list what would change")
 
     p = sub.add_parser("validate", parents=[common], help="read-only health check")
-    p.add_argument("slots", nargs="*", type=_slot, help="slots (default: current, or all from main)")
+    p.add_argument(
+        "slots", nargs="*", type=_slot, help="slots (default: current, or all from main)"
+    )
     p.add_argument("--all", action="store_true", help="every slot")
 
     sub.add_parser("list", parents=[common], help="every slot: branch, state, ports, env")
@@ -72,12 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("env", parents=[common], help="the merged environment of slot N")
     p.add_argument("slot", nargs="?", type=_slot)
     p.add_argument("--format", choices=("dotenv", "shell", "json"), default="dotenv")
-    p.add_argument("--reveal", action="store_true",
-                   help="print values from the shared and user-owned lines unmasked")
+    p.add_argument(
+        "--reveal",
+        action="store_true",
+        help="print values from the shared and user-owned lines unmasked",
+    )
 
     p = sub.add_parser("exec", parents=[common], help="run a command in slot N with its env")
     p.add_argument("slot", nargs="?", type=_slot)
-    p.add_argument("cmd", nargs="*", metavar="-- CMD", help="the command and its arguments, after --")
+    p.add_argument(
+        "cmd", nargs="*", metavar="-- CMD", help="the command and its arguments, after --"
+    )
 
     p = sub.add_parser("switch", parents=[common], help="move BRANCH into slot N")
     p.add_argument("slot", type=_slot)
@@ -111,8 +132,8 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
     if command == "validate":
         from grove.commands import validate
 
-        result = validate.run(grove, args.slots, args.all)
-        return result, 1 if result.errors else 0
+        checked = validate.run(grove, args.slots, args.all)
+        return checked, 1 if checked.errors else 0
     if command == "list":
         from grove.commands import list_
 
@@ -131,8 +152,8 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
         cmd = args.cmd
         if not args.json:
             exec_.replace_process(grove, args.slot, cmd)  # does not return
-        result = exec_.run_child(grove, args.slot, cmd)
-        return result, result.exit_code
+        ran = exec_.run_child(grove, args.slot, cmd)
+        return ran, ran.exit_code
     if command == "switch":
         from grove.commands import switch
 
@@ -161,33 +182,43 @@ def _emit(data: str, stream: Any) -> None:
         print(data, file=stream, flush=True)
 
 
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Parse grove's own arguments; everything after `--` is the command `exec` runs."""
+    own, tail = (
+        (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    )
+    args = build_parser().parse_args(own)
+    args.json = getattr(args, "json", False)
+    if args.command == "exec":
+        if args.cmd:
+            raise UsageError(
+                f"put the command after --: grove exec [N] -- {' '.join(args.cmd)}",
+                hint="`--` keeps the command's own options away from grove",
+            )
+        args.cmd = tail
+    elif tail:
+        raise UsageError(f"unexpected arguments after --: {' '.join(tail)}")
+    return args
+
+
+def run(argv: list[str]) -> int:
+    args = parse(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 0
+    result, code = _dispatch(args)
+    if args.json:
+        _emit(output.to_json(result.as_json()), sys.stdout)
+    else:
+        _emit(result.as_text(), sys.stdout)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Everything after `--` belongs to the command `grove exec` runs, never to grove.
-    own, tail = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
-    want_json = "--json" in own
+    want_json = "--json" in (argv[: argv.index("--")] if "--" in argv else argv)
     try:
-        args = build_parser().parse_args(own)
-        if args.command == "exec":
-            if args.cmd:
-                raise UsageError(
-                    f"put the command after --: grove exec [N] -- {' '.join(args.cmd)}",
-                    hint="`--` keeps the command's own options away from grove",
-                )
-            args.cmd = tail
-        elif tail:
-            raise UsageError(f"unexpected arguments after --: {' '.join(tail)}")
-        args.json = getattr(args, "json", False)
-        if args.command is None:
-            build_parser().print_help()
-            return 0
-        output.set_quiet(False)
-        result, code = _dispatch(args)
-        if args.json:
-            _emit(output.to_json(result.as_json()), sys.stdout)
-        else:
-            _emit(result.as_text(), sys.stdout)
-        return code
+        return run(argv)
     except GroveError as exc:
         if want_json:
             _emit(output.to_json(exc.as_json()), sys.stdout)
@@ -201,12 +232,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
-    except Exception as exc:  # noqa: BLE001 - a bug: log it, do not show a traceback
+    except Exception as exc:
         log = _crash_log(exc)
         message = f"unexpected error: {exc!r}; details in {log}"
         if want_json:
-            _emit(output.to_json({"error": {"code": "bug", "message": message, "hint":
-                                            "please report it with the log"}}), sys.stdout)
+            bug = {"code": "bug", "message": message, "hint": "please report it with the log"}
+            _emit(output.to_json({"error": bug}), sys.stdout)
         else:
             print(f"grove: {message}", file=sys.stderr)
         return 3

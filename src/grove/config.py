@@ -142,14 +142,15 @@ def parse(data: dict[str, Any], path: Path) -> Config:
 
     env = r.table(data, "env")
     shared = tuple(
-        r.relative_path(v, "[env] shared") for v in r.texts(env.get("shared", [".env"]), "[env] shared")
+        r.relative_path(v, "[env] shared")
+        for v in r.texts(env.get("shared", [".env"]), "[env] shared")
     )
     local = r.relative_path(env.get("local", ".env.local"), "[env] local")
     if local in shared:
         raise r.fail("[env] local", "a file that is not also in [env] shared", local)
     derived_table = env.get("derived", {})
     if not isinstance(derived_table, dict):
-        raise r.fail("[env.derived]", "a table of KEY = \"template\"", derived_table)
+        raise r.fail("[env.derived]", 'a table of KEY = "template"', derived_table)
     port_names = {spec.name for spec in ports}
     derived: list[tuple[str, str]] = []
     for key, template in derived_table.items():
@@ -217,7 +218,8 @@ def _parse_ports(r: _Reader, table: dict[str, Any], slots: int) -> tuple[PortSpe
             if last > 65535:
                 raise r.fail(
                     where,
-                    f"a base whose last slot stays within 65535 (slot {slots - 1} would get {last})",
+                    f"a base whose last slot stays within 65535 "
+                    f"(slot {slots - 1} would get {last})",
                     base,
                 )
             specs.append(PortSpec(key, base, stride))

@@ -88,7 +88,7 @@ def write_local(grove: Grove, n: int, dry_run: bool = False) -> list[Change]:
     except envfile.UnsafeValue as exc:
         raise ConfigError(
             f"{grove.config.path or 'grove.toml'}: [env.derived] {exc.key}: {exc.reason}",
-            hint="write the value without \" \\ ` $ or newlines",
+            hint='write the value without " \\ ` $ or newlines',
         ) from None
     if local.is_symlink():
         raise ConfigError(
@@ -128,7 +128,9 @@ def ensure_ignored(grove: Grove, dry_run: bool = False) -> list[Change]:
     lines = [f"/{name}" for name in missing]
     if not dry_run:
         prefix = current if not current or current.endswith("\n") else current + "\n"
-        fsio.write_atomic(exclude, prefix + "# grove: per-slot env files\n" + "\n".join(lines) + "\n")
+        fsio.write_atomic(
+            exclude, prefix + "# grove: per-slot env files\n" + "\n".join(lines) + "\n"
+        )
     return [Change(0, "excluded", str(exclude), ", ".join(missing))]
 
 

@@ -9,13 +9,19 @@ from pathlib import Path
 
 BLOCK_BEGIN = "# >>> grove"
 BLOCK_END = "# <<< grove"
-KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+KEY = re.compile(r"[A-Z_][A-Z0-9_]*")  # used with fullmatch: `$` would accept "KEY\n"
 # Characters that Node's dotenv, python-dotenv and docker compose all read the same way
 # when unquoted. Anything else is double-quoted; the few characters that each reader
 # treats differently inside double quotes are refused outright.
 _UNQUOTED = re.compile(r"^[A-Za-z0-9_./:@%+,=~?&!*-]+$")
-_REFUSED = {'"': "a double quote", "\\": "a backslash", "`": "a backtick", "$": "a dollar sign",
-            "\n": "a newline", "\r": "a carriage return"}
+_REFUSED = {
+    '"': "a double quote",
+    "\\": "a backslash",
+    "`": "a backtick",
+    "$": "a dollar sign",
+    "\n": "a newline",
+    "\r": "a carriage return",
+}
 
 
 class UnsafeValue(ValueError):
@@ -26,7 +32,7 @@ class UnsafeValue(ValueError):
 
 
 def format_assignment(key: str, value: str) -> str:
-    if not KEY.match(key):
+    if not KEY.fullmatch(key):
         raise UnsafeValue(key, "keys must match ^[A-Z_][A-Z0-9_]*$")
     for char, name in _REFUSED.items():
         if char in value:
@@ -55,6 +61,18 @@ class BrokenBlock(ValueError):
     pass
 
 
+def _lines(text: str, keepends: bool = False) -> list[str]:
+    """Split on newlines only. str.splitlines also splits on U+2028, \\v, \\f and others,
+    which dotenv readers keep inside a quoted value."""
+    parts = text.split("\n")
+    if keepends:
+        lines = [part + "\n" for part in parts[:-1]]
+        return [*lines, parts[-1]] if parts[-1] else lines
+    if parts and parts[-1] == "":
+        parts.pop()
+    return [part.removesuffix("\r") for part in parts]
+
+
 def _block_span(lines: list[str]) -> tuple[int, int] | None:
     begin = next((i for i, line in enumerate(lines) if line.startswith(BLOCK_BEGIN)), None)
     if begin is None:
@@ -67,8 +85,8 @@ def _block_span(lines: list[str]) -> tuple[int, int] | None:
 
 def replace_block(text: str, block: str) -> str:
     """Put block in place of the existing managed block, or append it; user lines stay."""
-    lines = text.splitlines(keepends=True)
-    span = _block_span([line.rstrip("\r\n") for line in lines])
+    lines = _lines(text, keepends=True)
+    span = _block_span([line.removesuffix("\n").removesuffix("\r") for line in lines])
     if span is None:
         if text and not text.endswith("\n"):
             text += "\n"
@@ -80,7 +98,7 @@ def replace_block(text: str, block: str) -> str:
 
 def read_block(text: str) -> dict[str, str] | None:
     """The assignments inside the managed block, or None when there is no block."""
-    lines = text.splitlines()
+    lines = _lines(text)
     try:
         span = _block_span(lines)
     except BrokenBlock:

@@ -93,7 +93,8 @@ def exclusive_lock(lock_path: Path, timeout: float, purpose: str) -> Iterator[No
     except Timeout:
         holder = owner.read_text(encoding="utf-8").strip() if owner.exists() else "unknown"
         raise LockTimeout(
-            f"timed out after {timeout:g}s waiting for the grove lock ({purpose}); held by {holder}",
+            f"timed out after {timeout:g}s waiting for the grove lock ({purpose}); "
+            f"held by {holder}",
             hint=f"wait for that process to finish; the lock is {lock_path}",
         ) from None
     try:

@@ -39,7 +39,11 @@ class Location:
 def locate(cwd: Path) -> Location:
     """The worktree containing cwd and git's common dir (shared by every worktree)."""
     result = _git(
-        cwd, "rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir",
+        cwd,
+        "rev-parse",
+        "--path-format=absolute",
+        "--show-toplevel",
+        "--git-common-dir",
         read_only=True,
     )
     if result.returncode != 0:
@@ -168,9 +172,7 @@ class Status:
 
 
 def status(path: Path) -> Status:
-    out = _check(
-        _git(path, "status", "--porcelain=v2", "--branch", "-z", read_only=True)
-    )
+    out = _check(_git(path, "status", "--porcelain=v2", "--branch", "-z", read_only=True))
     st = Status()
     tokens = out.split("\0")
     i = 0
@@ -193,7 +195,7 @@ def status(path: Path) -> Status:
         elif token[0] in "12u":
             fields = token.split(" ")
             xy = fields[1]
-            name = " ".join(fields[{"1": 8, "2": 9, "u": 10}[token[0]]:])
+            name = " ".join(fields[{"1": 8, "2": 9, "u": 10}[token[0]] :])
             if token[0] == "2":
                 i += 1  # a rename carries its original path as the next NUL field
             if token[0] == "u":
@@ -211,8 +213,15 @@ def status(path: Path) -> Status:
 def ignored(path: Path) -> list[str]:
     """Git-ignored entries in a worktree (folders collapsed), which remove deletes silently."""
     out = _check(
-        _git(path, "status", "--porcelain=v1", "-z", "--ignored", "--untracked-files=normal",
-             read_only=True)
+        _git(
+            path,
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--ignored",
+            "--untracked-files=normal",
+            read_only=True,
+        )
     )
     return sorted(t[3:] for t in out.split("\0") if t.startswith("!! "))
 
@@ -220,7 +229,14 @@ def ignored(path: Path) -> list[str]:
 def commits_on_no_branch(path: Path) -> list[str]:
     """Commits reachable from HEAD that no branch, tag or remote keeps alive."""
     result = _git(
-        path, "rev-list", "--max-count=20", "HEAD", "--not", "--branches", "--tags", "--remotes",
+        path,
+        "rev-list",
+        "--max-count=20",
+        "HEAD",
+        "--not",
+        "--branches",
+        "--tags",
+        "--remotes",
         read_only=True,
     )
     if result.returncode != 0:
@@ -236,7 +252,9 @@ class Commit:
 
 
 def log(path: Path, count: int) -> list[Commit]:
-    result = _git(path, "log", f"--max-count={count}", "--format=%h%x00%s%x00%cr%x00", read_only=True)
+    result = _git(
+        path, "log", f"--max-count={count}", "--format=%h%x00%s%x00%cr%x00", read_only=True
+    )
     if result.returncode != 0:
         return []
     fields = result.stdout.split("\0")

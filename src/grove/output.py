@@ -44,14 +44,20 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold" if use_color() else "")
+    grid = Table(
+        box=None, pad_edge=False, show_edge=False, header_style="bold" if use_color() else ""
+    )
     for header in headers:
         grid.add_column(header, overflow="fold")
     for row in rows:
         grid.add_row(*(str(cell) for cell in row))
     buffer = io.StringIO()
-    Console(file=buffer, width=200, color_system="auto" if use_color() else None,
-            force_terminal=use_color()).print(grid)
+    Console(
+        file=buffer,
+        width=200,
+        color_system="auto" if use_color() else None,
+        force_terminal=use_color(),
+    ).print(grid)
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
 
 

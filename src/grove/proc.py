@@ -72,7 +72,9 @@ class StepOutcome:
     tail: list[str]
 
 
-def run_shell_step(command: str, cwd: Path, env: Mapping[str, str], tail_lines: int = 20) -> StepOutcome:
+def run_shell_step(
+    command: str, cwd: Path, env: Mapping[str, str], tail_lines: int = 20
+) -> StepOutcome:
     """Run a user's setup command through the shell, streaming its output to stderr.
 
     stdout belongs to grove's answer (JSON for agents), so the command's own output goes

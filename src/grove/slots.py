@@ -72,8 +72,7 @@ class Grove:
         current = self.current
         if current is None:
             raise UsageError(
-                f"{self.here} is not a grove slot (its name does not match "
-                f"'{self.config.naming}')",
+                f"{self.here} is not a grove slot (its name does not match '{self.config.naming}')",
                 hint="pass the slot number, e.g. `grove list` to see them",
             )
         return current
@@ -95,12 +94,12 @@ def open_grove(cwd: Path | None = None, load_config: bool = True) -> Grove:
     here = (cwd or Path.cwd()).resolve()
     location = git.locate(here)
     common = location.common_dir.resolve()
-    if common.name == ".git":
-        main = common.parent
-    else:  # separate git dir: git always lists the main worktree first
-        main = git.worktrees(location.toplevel)[0].path
+    # With a separate git dir, git still lists the main worktree first.
+    main = common.parent if common.name == ".git" else git.worktrees(location.toplevel)[0].path
     cfg = config_mod.load(main) if load_config else Config(path=None)
-    return Grove(main=main.resolve(), common_dir=common, here=location.toplevel.resolve(), config=cfg)
+    return Grove(
+        main=main.resolve(), common_dir=common, here=location.toplevel.resolve(), config=cfg
+    )
 
 
 @dataclass(frozen=True)

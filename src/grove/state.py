@@ -23,7 +23,9 @@ def read_slot_state(state_dir: Path, n: int) -> dict[str, Any]:
 
 
 def write_slot_state(state_dir: Path, n: int, data: dict[str, Any]) -> None:
-    fsio.write_atomic(slot_state_path(state_dir, n), json.dumps(data, indent=2, sort_keys=True) + "\n")
+    fsio.write_atomic(
+        slot_state_path(state_dir, n), json.dumps(data, indent=2, sort_keys=True) + "\n"
+    )
 
 
 def forget_slot(state_dir: Path, n: int) -> None:

@@ -87,8 +87,12 @@ def _run(grove: Grove, n: int, command: str, phase: str) -> None:
             f"[{phase}] `{command}` exited with {outcome.returncode} in slot {n}"
             + (f"; last output:\n{tail}" if tail else ""),
             hint=f"fix the command, then `grove refresh {n}` runs the remaining steps",
-            details={"slot": n, "command": command, "returncode": outcome.returncode,
-                     "tail": outcome.tail},
+            details={
+                "slot": n,
+                "command": command,
+                "returncode": outcome.returncode,
+                "tail": outcome.tail,
+            },
         )
 
 

@@ -19,15 +19,23 @@ def check_slot(grove: Grove, n: int, tracked: set[str] | None = None) -> list[Fi
             continue
         if n == 0:
             if not main_file.exists():
-                findings.append(warning(
-                    0, "env.shared-missing", f"{shared} does not exist in main",
-                    f"create {main_file} (dev/staging values only); slots link to it",
-                ))
+                findings.append(
+                    warning(
+                        0,
+                        "env.shared-missing",
+                        f"{shared} does not exist in main",
+                        f"create {main_file} (dev/staging values only); slots link to it",
+                    )
+                )
             elif main_file.is_symlink():
-                findings.append(warning(
-                    0, "env.shared-main-link", f"main's {shared} is itself a link "
-                    f"(-> {os.readlink(main_file)})", "main should hold the real file",
-                ))
+                findings.append(
+                    warning(
+                        0,
+                        "env.shared-main-link",
+                        f"main's {shared} is itself a link (-> {os.readlink(main_file)})",
+                        "main should hold the real file",
+                    )
+                )
             continue
         findings += _check_link(grove, n, shared, slot_dir / shared, main_file)
     findings += _check_block(grove, n, slot_dir / grove.config.local)
@@ -42,22 +50,28 @@ def _check_link(grove: Grove, n: int, shared: str, link: Path, main_file: Path) 
         target = link.resolve()
         if target != main_file.resolve():
             outside = not target.is_relative_to(grove.main)
-            return [error(
-                n, "env.shared-outside-main" if outside else "env.shared-wrong-target",
-                f"{shared} links to {os.readlink(link)}, not to main's {shared}",
-                f"`{fix}` points it back at main",
-            )]
+            return [
+                error(
+                    n,
+                    "env.shared-outside-main" if outside else "env.shared-wrong-target",
+                    f"{shared} links to {os.readlink(link)}, not to main's {shared}",
+                    f"`{fix}` points it back at main",
+                )
+            ]
         return []
     if not link.exists():
         return [error(n, "env.shared-missing", f"{shared} is missing", f"`{fix}` links it")]
     if link.is_file():
         same = link.read_bytes() == main_file.read_bytes()
-        return [error(
-            n, "env.shared-not-link",
-            f"{shared} is a regular file, not a link to main's"
-            + ("" if same else " (and it has drifted from main's copy)"),
-            f"`{fix}` keeps it as a backup and links main's",
-        )]
+        return [
+            error(
+                n,
+                "env.shared-not-link",
+                f"{shared} is a regular file, not a link to main's"
+                + ("" if same else " (and it has drifted from main's copy)"),
+                f"`{fix}` keeps it as a backup and links main's",
+            )
+        ]
     return [error(n, "env.shared-not-link", f"{shared} is not a file", "remove it by hand")]
 
 
@@ -70,19 +84,26 @@ def _check_block(grove: Grove, n: int, local: Path) -> list[Finding]:
     block = envfile.read_block(text)
     if block is None:
         broken = envfile.BLOCK_BEGIN in text
-        return [error(
-            n, "env.block-broken" if broken else "env.block-missing",
-            f"{name} has {'an unclosed' if broken else 'no'} grove block",
-            f"`{fix}` writes it" if not broken else "restore '# <<< grove', then refresh",
-        )]
+        return [
+            error(
+                n,
+                "env.block-broken" if broken else "env.block-missing",
+                f"{name} has {'an unclosed' if broken else 'no'} grove block",
+                f"`{fix}` writes it" if not broken else "restore '# <<< grove', then refresh",
+            )
+        ]
     try:
         expected = converge.managed_values(grove, n)
     except (KeyError, ValueError):
         return []
     if block != expected:
         stale = sorted(k for k in expected.keys() | block.keys() if block.get(k) != expected.get(k))
-        return [error(
-            n, "env.block-stale", f"{name}'s grove block is out of date ({', '.join(stale)})",
-            f"`{fix}` rewrites it",
-        )]
+        return [
+            error(
+                n,
+                "env.block-stale",
+                f"{name}'s grove block is out of date ({', '.join(stale)})",
+                f"`{fix}` rewrites it",
+            )
+        ]
     return []

@@ -13,36 +13,52 @@ def check_layout(grove: Grove, layout: Layout) -> list[Finding]:
             continue
         wt = slot.worktree
         if not slot.registered:
-            findings.append(error(
-                slot.n, "git.unregistered",
-                f"{slot.path} looks like slot {slot.n} but git does not know it as a worktree",
-                "move the folder away, then `grove create " f"{slot.n}`",
-            ))
+            findings.append(
+                error(
+                    slot.n,
+                    "git.unregistered",
+                    f"{slot.path} looks like slot {slot.n} but git does not know it as a worktree",
+                    f"move the folder away, then `grove create {slot.n}`",
+                )
+            )
         elif not slot.exists or (wt is not None and wt.prunable is not None):
-            findings.append(error(
-                slot.n, "git.prunable",
-                f"slot {slot.n} is registered but its folder {slot.path} is gone",
-                "`git worktree prune`, then `grove create " f"{slot.n}`",
-            ))
+            findings.append(
+                error(
+                    slot.n,
+                    "git.prunable",
+                    f"slot {slot.n} is registered but its folder {slot.path} is gone",
+                    f"`git worktree prune`, then `grove create {slot.n}`",
+                )
+            )
         if wt is not None and wt.locked is not None:
             reason = f" ({wt.locked})" if wt.locked else ""
-            findings.append(warning(
-                slot.n, "git.locked", f"slot {slot.n} is locked{reason}",
-                f"`git worktree unlock {slot.path}` when it is no longer needed",
-            ))
+            findings.append(
+                warning(
+                    slot.n,
+                    "git.locked",
+                    f"slot {slot.n} is locked{reason}",
+                    f"`git worktree unlock {slot.path}` when it is no longer needed",
+                )
+            )
         if slot.n >= grove.config.slots:
-            findings.append(warning(
-                slot.n, "git.beyond-limit",
-                f"slot {slot.n} is beyond [grove] slots = {grove.config.slots}",
-                "raise slots in grove.toml or `grove remove " f"{slot.n}`",
-            ))
+            findings.append(
+                warning(
+                    slot.n,
+                    "git.beyond-limit",
+                    f"slot {slot.n} is beyond [grove] slots = {grove.config.slots}",
+                    f"raise slots in grove.toml or `grove remove {slot.n}`",
+                )
+            )
     for wt in layout.foreign:
         if wt.bare:
             continue
-        findings.append(warning(
-            None, "git.unparsed-name",
-            f"worktree {wt.path} is not a slot: its name does not match "
-            f"'{grove.config.naming}'",
-            "grove leaves it alone; rename it to a slot name to manage it",
-        ))
+        findings.append(
+            warning(
+                None,
+                "git.unparsed-name",
+                f"worktree {wt.path} is not a slot: its name does not match "
+                f"'{grove.config.naming}'",
+                "grove leaves it alone; rename it to a slot name to manage it",
+            )
+        )
     return findings

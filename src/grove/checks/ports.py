@@ -15,14 +15,19 @@ def check_table(grove: Grove, slots: list[int]) -> list[Finding]:
     for n in slots:
         for name, port in grove.config.ports_for(n).items():
             if not 1 <= port <= 65535:
-                findings.append(error(n, "ports.out-of-range", f"{name}={port} is outside 1..65535"))
+                findings.append(
+                    error(n, "ports.out-of-range", f"{name}={port} is outside 1..65535")
+                )
             if port in seen:
                 m, other = seen[port]
-                findings.append(error(
-                    n, "ports.duplicate",
-                    f"{name}={port} collides with slot {m}'s {other}",
-                    "move a base in [ports] or raise the stride",
-                ))
+                findings.append(
+                    error(
+                        n,
+                        "ports.duplicate",
+                        f"{name}={port} collides with slot {m}'s {other}",
+                        "move a base in [ports] or raise the stride",
+                    )
+                )
             seen[port] = (n, name)
     return findings
 
@@ -39,17 +44,23 @@ def check_listeners(
                 if holder.cwd is not None and Path(holder.cwd).is_relative_to(slot_dir):
                     continue
                 if holder.pid is None:
-                    findings.append(warning(
-                        n, "ports.held-unknown",
-                        f"{name}={port} is in use by a process grove cannot see "
-                        "(another user's?)",
-                        f"find it with `ss -ltnp 'sport = :{port}'`",
-                    ))
+                    findings.append(
+                        warning(
+                            n,
+                            "ports.held-unknown",
+                            f"{name}={port} is in use by a process grove cannot see "
+                            "(another user's?)",
+                            f"find it with `ss -ltnp 'sport = :{port}'`",
+                        )
+                    )
                     continue
-                findings.append(error(
-                    n, "ports.held-by-other",
-                    f"{name}={port} is held by pid {holder.pid} ({holder.program}) running in "
-                    f"{holder.cwd}, not in slot {n}",
-                    f"stop pid {holder.pid}, or it will answer for slot {n}",
-                ))
+                findings.append(
+                    error(
+                        n,
+                        "ports.held-by-other",
+                        f"{name}={port} is held by pid {holder.pid} ({holder.program}) running in "
+                        f"{holder.cwd}, not in slot {n}",
+                        f"stop pid {holder.pid}, or it will answer for slot {n}",
+                    )
+                )
     return findings

@@ -21,4 +21,6 @@ def existing_slot(grove: Grove, n: int) -> Slot:
                     hint=f"`git worktree prune`, then `grove create {n}`",
                 )
             return slot
-    raise UsageError(f"slot {n} does not exist", hint="`grove list` shows the slots; `grove create` adds one")
+    raise UsageError(
+        f"slot {n} does not exist", hint="`grove list` shows the slots; `grove create` adds one"
+    )

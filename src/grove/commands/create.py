@@ -68,7 +68,8 @@ def run(grove: Grove, n: int | None, branch: str | None, start: str | None) -> C
         raise UsageError("slot 0 is main, which always exists", hint="pick N from 1")
     if n is not None and n >= grove.config.slots:
         raise UsageError(
-            f"slot {n} is beyond [grove] slots = {grove.config.slots} (slots 1..{grove.config.slots - 1})",
+            f"slot {n} is beyond [grove] slots = {grove.config.slots} "
+            f"(slots 1..{grove.config.slots - 1})",
             hint="raise slots in grove.toml to allow more",
         )
     start_sha = git.rev_parse(grove.main, start or "HEAD")

@@ -62,5 +62,6 @@ def run(grove: Grove, n: int | None, fmt: str, reveal: bool) -> EnvResult:
     n = grove.resolve_slot(n)
     slot = existing_slot(grove, n)
     managed = set(converge.managed_values(grove, n))
-    return EnvResult(n, slot.path, converge.slot_env(grove, n), managed, grove.config.ports_for(n),
-                     fmt, reveal)
+    return EnvResult(
+        n, slot.path, converge.slot_env(grove, n), managed, grove.config.ports_for(n), fmt, reveal
+    )

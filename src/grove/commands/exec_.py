@@ -16,8 +16,14 @@ from grove.commands import existing_slot
 from grove.errors import UsageError
 from grove.slots import Grove
 
-_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-              signal.SIGUSR2)
+_FORWARDED = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
 
 
 @dataclass
@@ -33,7 +39,9 @@ class ExecResult:
         return ""
 
 
-def prepare(grove: Grove, n: int | None, command: list[str]) -> tuple[int, Path, dict[str, str], str]:
+def prepare(
+    grove: Grove, n: int | None, command: list[str]
+) -> tuple[int, Path, dict[str, str], str]:
     if not command:
         raise UsageError("nothing to run", hint="grove exec [N] -- CMD [ARGS...]")
     n = grove.resolve_slot(n)
@@ -41,7 +49,9 @@ def prepare(grove: Grove, n: int | None, command: list[str]) -> tuple[int, Path,
     env = converge.process_env(grove, n)
     program = shutil.which(command[0], path=env.get("PATH"))
     if program is None:
-        raise UsageError(f"command not found: {command[0]}", hint="check PATH or the command's name")
+        raise UsageError(
+            f"command not found: {command[0]}", hint="check PATH or the command's name"
+        )
     return n, slot.path, env, program
 
 

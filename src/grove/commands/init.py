@@ -85,8 +85,9 @@ def run(grove: Grove, dry_run: bool, force: bool) -> InitResult:
     if path.exists() and not force and not dry_run:
         raise Refused(f"{path} already exists", hint="`grove init --force` overwrites it")
     local = grove.config.local
-    needs_ignore = [] if git.check_ignore(grove.main, [local]) or git.tracked(grove.main, [local]) \
-        else [local]
+    needs_ignore = (
+        [] if git.check_ignore(grove.main, [local]) or git.tracked(grove.main, [local]) else [local]
+    )
     if dry_run:
         return InitResult(path, content, False, True, needs_ignore)
     fsio.write_atomic(path, content)

@@ -79,9 +79,17 @@ class ListResult:
             env = "ok" if not row.env_problems else f"{len(row.env_problems)} problem(s)"
             if not row.setup_complete:
                 env += ", setup incomplete"
-            table_rows.append([
-                f"{'>' if row.current else ' '}{name}", where, state, sync, port_text, env, str(row.path)
-            ])
+            table_rows.append(
+                [
+                    f"{'>' if row.current else ' '}{name}",
+                    where,
+                    state,
+                    sync,
+                    port_text,
+                    env,
+                    str(row.path),
+                ]
+            )
         legend = "ports: " + " ".join(self.rows[0].ports) + "  (* = listening)" if self.rows else ""
         body = output.table(["slot", "branch", "state", "+/-", "ports", "env", "path"], table_rows)
         return body + ("\n" + legend if legend else "")
@@ -98,7 +106,7 @@ def _row(grove: Grove, slot: Slot, listening: set[int]) -> SlotRow:
         return row
     try:
         st = git.status(slot.path)
-    except Exception:  # noqa: BLE001 - a broken slot must not hide the others
+    except Exception:
         row.env_problems.append("git status failed")
         return row
     row.branch, row.head = st.branch, st.oid

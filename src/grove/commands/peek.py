@@ -46,7 +46,9 @@ class PeekResult:
         lines = [f"slot {self.slot}: {where}  ({self.path})"]
         if self.ahead is not None:
             lines.append(f"upstream: +{self.ahead} -{self.behind}")
-        lines.append(f"changes: {self.staged} staged, {self.modified} modified, {self.untracked} untracked")
+        lines.append(
+            f"changes: {self.staged} staged, {self.modified} modified, {self.untracked} untracked"
+        )
         if self.commits:
             lines.append("recent commits:")
             lines += [f"  {c.sha}  {c.subject}  ({c.age})" for c in self.commits]

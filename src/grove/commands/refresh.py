@@ -32,13 +32,18 @@ class RefreshResult:
 
     def as_text(self) -> str:
         verb = "would change" if self.dry_run else "changed"
-        lines = [f"slot {c.slot}: {verb} {c.path}: {c.action} {c.detail}".rstrip() for c in self.changed]
+        lines = [
+            f"slot {c.slot}: {verb} {c.path}: {c.action} {c.detail}".rstrip() for c in self.changed
+        ]
         lines += [f"slot {p['slot']}: would run {p['step']}" for p in self.pending]
         lines += [f"slot {r['slot']}: ran {r['step']}" for r in self.ran]
         lines += [f"note: {note}" for note in self.notes]
         if not self.changed and not self.pending:
-            lines.insert(0, f"nothing to change in slot{'s' if len(self.slots) > 1 else ''} "
-                         f"{', '.join(map(str, self.slots))}")
+            lines.insert(
+                0,
+                f"nothing to change in slot{'s' if len(self.slots) > 1 else ''} "
+                f"{', '.join(map(str, self.slots))}",
+            )
         return "\n".join(lines)
 
 

@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grove import git, output, state
+from grove import fsio, git, output, state
 from grove.commands import existing_slot
 from grove.errors import Refused, UsageError
 from grove.slots import LOCK_TIMEOUT, Grove
-from grove import fsio
 
 
 @dataclass
@@ -47,8 +46,10 @@ def risks(path: Path, locked: str | None) -> tuple[list[str], dict[str, list[str
     files: dict[str, list[str]] = {}
     if st.tracked_changes:
         files["changed"] = st.tracked_changes
-        reasons.append(f"{len(st.tracked_changes)} modified or staged file(s): "
-                       + ", ".join(st.tracked_changes[:5]))
+        reasons.append(
+            f"{len(st.tracked_changes)} modified or staged file(s): "
+            + ", ".join(st.tracked_changes[:5])
+        )
     if st.untracked:
         files["untracked"] = st.untracked
         reasons.append(f"{len(st.untracked)} untracked path(s): " + ", ".join(st.untracked[:5]))

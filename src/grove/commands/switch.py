@@ -42,8 +42,10 @@ class SwitchResult:
 
 def run(grove: Grove, n: int, branch: str, start: str | None) -> SwitchResult:
     if n == 0:
-        raise UsageError("grove switch moves branches through slots; main is slot 0",
-                         hint="use `git switch` in main yourself")
+        raise UsageError(
+            "grove switch moves branches through slots; main is slot 0",
+            hint="use `git switch` in main yourself",
+        )
     slot = existing_slot(grove, n)
     if not git.valid_branch_name(grove.main, branch):
         raise UsageError(f"{branch!r} is not a valid branch name")

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from grove import git, output, ports
-from grove.checks import Finding
+from grove.checks import Finding, gitcheck
 from grove.checks import env as env_checks
-from grove.checks import gitcheck
 from grove.checks import ports as port_checks
 from grove.slots import Grove, discover
 
@@ -40,8 +39,12 @@ class ValidateResult:
         if not self.findings:
             return f"ok: {len(self.slots)} slot(s) checked, no problems"
         rows = [
-            ["-" if f.slot is None else f.slot, f.level, f.check, f.message
-             + (f"\n  hint: {f.hint}" if f.hint else "")]
+            [
+                "-" if f.slot is None else f.slot,
+                f.level,
+                f.check,
+                f.message + (f"\n  hint: {f.hint}" if f.hint else ""),
+            ]
             for f in self.findings
         ]
         summary = f"{self.errors} error(s), {self.warnings} warning(s)"
@@ -70,5 +73,7 @@ def run(grove: Grove, numbers: list[int], all_slots: bool) -> ValidateResult:
         findings += port_checks.check_listeners(grove, targets, listening.result())
     if not chosen:
         chosen = present
-    findings = [f for f in findings if f.slot is None or f.slot in chosen or f.check.startswith("git.")]
+    findings = [
+        f for f in findings if f.slot is None or f.slot in chosen or f.check.startswith("git.")
+    ]
     return ValidateResult(chosen, findings)
