@@ -64,5 +64,5 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def mask(value: str) -> str:
     """A preview that never reveals a secret: a short prefix only for long values."""
     if len(value) >= 16:
-        return f"{value[:4]}…({len(value)} chars)"
+        return f"{value[:4]}...({len(value)} chars)"
     return "****" if value else ""
