@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,10 +45,43 @@ DEFAULT_WARMUP = 1
 DEFAULT_FILES = 2000
 
 WORDS = [
-    "alpha", "beta", "gamma", "delta", "value", "result", "index", "buffer", "count",
-    "config", "request", "response", "handler", "session", "token", "stream", "record",
-    "table", "column", "query", "cache", "worker", "queue", "event", "return", "import",
-    "class", "def", "self", "none", "true", "false", "for", "while", "if", "else", "try",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "value",
+    "result",
+    "index",
+    "buffer",
+    "count",
+    "config",
+    "request",
+    "response",
+    "handler",
+    "session",
+    "token",
+    "stream",
+    "record",
+    "table",
+    "column",
+    "query",
+    "cache",
+    "worker",
+    "queue",
+    "event",
+    "return",
+    "import",
+    "class",
+    "def",
+    "self",
+    "none",
+    "true",
+    "false",
+    "for",
+    "while",
+    "if",
+    "else",
+    "try",
 ]
 
 
@@ -63,7 +97,8 @@ def hermetic_env(home: Path, bytecode_cache: bool) -> dict[str, str]:
     which is what an inherited PYTHONDONTWRITEBYTECODE=1 does to an editable install.
     """
     env = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if not k.startswith("GIT_") and k not in {"PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"}
     }
     if bytecode_cache:
@@ -204,9 +239,7 @@ class Case:
 def one_sample(case: Case, env: Mapping[str, str]) -> float:
     start = time.perf_counter()
     for argv, cwd in case.runs:
-        proc = subprocess.run(
-            argv, cwd=cwd, env=dict(env), capture_output=True, check=False
-        )
+        proc = subprocess.run(argv, cwd=cwd, env=dict(env), capture_output=True, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr!r}")
     return (time.perf_counter() - start) * 1000.0
@@ -232,17 +265,25 @@ def cases_for(slots: int, paths: list[Path], repo: Path, grove: Path) -> list[Ca
     return [
         Case("`grove list --json`", n, [([str(grove), "list", "--json"], repo)], []),
         Case("`grove list` (table)", n, [([str(grove), "list"], repo)], []),
-        Case("`git worktree list --porcelain`", n,
-             [(["git", "worktree", "list", "--porcelain"], repo)], []),
-        Case(f"`git status`, once per worktree, sequential ({len(paths)} runs)", n,
-             [(["git", "status"], p) for p in paths], []),
+        Case(
+            "`git worktree list --porcelain`",
+            n,
+            [(["git", "worktree", "list", "--porcelain"], repo)],
+            [],
+        ),
+        Case(
+            f"`git status`, once per worktree, sequential ({len(paths)} runs)",
+            n,
+            [(["git", "status"], p) for p in paths],
+            [],
+        ),
     ]
 
 
 # ---------------------------------------------------------------- report
 
 
-def machine(env: Mapping[str, str], grove: Path) -> list[str]:
+def machine(env: Mapping[str, str], grove: Path, load: str) -> list[str]:
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -262,6 +303,7 @@ def machine(env: Mapping[str, str], grove: Path) -> list[str]:
         f"- OS: {platform.system()} {platform.release()} ({platform.machine()})",
         f"- Python (grove's interpreter): {py_version}",
         f"- git: {git_version}",
+        f"- Load average (1 min) when the run started: {load}",
     ]
     return lines
 
@@ -291,46 +333,53 @@ def reproduce_command(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-def section(body_table: str, machine_lines: list[str], args: argparse.Namespace,
-            size: int) -> str:
+def section(body_table: str, machine_lines: list[str], args: argparse.Namespace, size: int) -> str:
     today = dt.date.today().isoformat()
     bytecode = (
         "Python bytecode cache off (`PYTHONDONTWRITEBYTECODE=1`): grove's modules are "
         "compiled on every run."
-        if args.no_bytecode_cache else
-        "Python bytecode cache on (`.pyc` files written to a scratch folder during the "
+        if args.no_bytecode_cache
+        else "Python bytecode cache on (`.pyc` files written to a scratch folder during the "
         "warm-up), as for an installed grove."
     )
-    return "\n".join([
-        SECTION,
-        "",
-        "Wall-clock time of `grove list` on a grove of 3 slots (main + 2) and of 10 slots",
-        "(main + 9), next to `git worktree list` on the same repository and, for context,",
-        "an ordinary `git status` run in each worktree one after the other (`grove list`",
-        "runs one `git status` per slot, concurrently, plus its env and port checks).",
-        "`grove --help` is the start-up floor (interpreter, CLI module, argparse; no git);",
-        "`python -c pass` is the interpreter alone. Every command runs as a subprocess",
-        "from main; `grove list` (table) also renders with rich.",
-        "",
-        f"Fixture: a fresh repository of {args.files:,} tracked files in nested folders",
-        f"({size / 1e6:.1f} MB), a `.env` in main, `[grove] slots = 10`, slots made with",
-        "`grove create`; hermetic git config; every index refreshed by one `git status`",
-        f"before timing. {bytecode} {args.warmup} warm-up run(s), then {args.repeat} timed",
-        "runs per command, interleaved round by round.",
-        "",
-        body_table,
-        "",
-        f"Measured {today} on:",
-        "",
-        *machine_lines,
-        "",
-        "Reproduce (from the repository root, with grove installed in the venv):",
-        "",
-        "```sh",
-        reproduce_command(args),
-        "```",
-        "",
-    ])
+    intro = (
+        "Wall-clock time of `grove list` on a grove of 3 slots (main + 2) and of 10 slots "
+        "(main + 9), next to `git worktree list` on the same repository and, for context, "
+        "an ordinary `git status` run in each worktree one after the other (`grove list` "
+        "runs one `git status` per slot, concurrently, plus its env and port checks). "
+        "`grove --help` is the start-up floor (interpreter, CLI module, argparse; no git); "
+        "`python -c pass` is the interpreter alone. Every command runs as a subprocess "
+        "from main; `grove list` (table) also renders with rich."
+    )
+    fixture = (
+        f"Fixture: a fresh repository of {args.files:,} tracked files in nested folders "
+        f"({size / 1e6:.1f} MB), a `.env` in main, `[grove] slots = 10`, slots made with "
+        "`grove create`; hermetic git config; every index refreshed by one `git status` "
+        f"before timing. {bytecode} {args.warmup} warm-up run(s), then {args.repeat} timed "
+        "runs per command, interleaved round by round."
+    )
+    return "\n".join(
+        [
+            SECTION,
+            "",
+            textwrap.fill(intro, width=88),
+            "",
+            textwrap.fill(fixture, width=88),
+            "",
+            body_table,
+            "",
+            f"Measured {today} on:",
+            "",
+            *machine_lines,
+            "",
+            "Reproduce (from the repository root, with grove installed in the venv):",
+            "",
+            "```sh",
+            reproduce_command(args),
+            "```",
+            "",
+        ]
+    )
 
 
 def replace_section(doc: str, new: str) -> str:
@@ -372,17 +421,35 @@ def write_doc(new: str) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT,
-                        help=f"timed runs per command ({DEFAULT_REPEAT})")
-    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP,
-                        help=f"untimed runs per command ({DEFAULT_WARMUP})")
-    parser.add_argument("--files", type=int, default=DEFAULT_FILES,
-                        help=f"tracked files in the fixture ({DEFAULT_FILES})")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=DEFAULT_REPEAT,
+        help=f"timed runs per command ({DEFAULT_REPEAT})",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=DEFAULT_WARMUP,
+        help=f"untimed runs per command ({DEFAULT_WARMUP})",
+    )
+    parser.add_argument(
+        "--files",
+        type=int,
+        default=DEFAULT_FILES,
+        help=f"tracked files in the fixture ({DEFAULT_FILES})",
+    )
     parser.add_argument("--grove", help="grove executable (default: the one in this venv)")
-    parser.add_argument("--write", action="store_true",
-                        help=f"replace the '{SECTION}' section of docs/benchmarks.md")
-    parser.add_argument("--no-bytecode-cache", action="store_true",
-                        help="run grove with PYTHONDONTWRITEBYTECODE=1 (compile on every run)")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help=f"replace the '{SECTION}' section of docs/benchmarks.md",
+    )
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="run grove with PYTHONDONTWRITEBYTECODE=1 (compile on every run)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the fixture and print its path")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.warmup < 0 or args.files < 1:
@@ -393,6 +460,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     grove = find_grove(args.grove)
+    load = f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "n/a"
     tmp = Path(tempfile.mkdtemp(prefix="grove-bench-")).resolve()
     try:
         home = tmp / "home"
@@ -405,8 +473,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         startup = [
             Case("`grove --help` (start-up)", "-", [([str(grove), "--help"], repo)], []),
-            Case("`python -c pass` (interpreter only)", "-",
-                 [([grove_python(grove), "-c", "pass"], repo)], []),
+            Case(
+                "`python -c pass` (interpreter only)",
+                "-",
+                [([grove_python(grove), "-c", "pass"], repo)],
+                [],
+            ),
         ]
         results: list[Case] = []
         for count in SLOT_COUNTS:
@@ -414,15 +486,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             cases = cases_for(count, paths, repo, grove)
             if count == SLOT_COUNTS[0]:
                 cases = startup + cases
-            print(f"timing {count} slots: {args.warmup} warm-up + {args.repeat} runs "
-                  f"x {len(cases)} commands ...", file=sys.stderr)
+            print(
+                f"timing {count} slots: {args.warmup} warm-up + {args.repeat} runs "
+                f"x {len(cases)} commands ...",
+                file=sys.stderr,
+            )
             measure(cases, env, args.repeat, args.warmup)
             results += cases
 
         body = table(results)
         print(body)
         if args.write:
-            write_doc(section(body, machine(env, grove), args, size))
+            write_doc(section(body, machine(env, grove, load), args, size))
             print(f"updated {DOC.relative_to(ROOT)}", file=sys.stderr)
     finally:
         if args.keep:

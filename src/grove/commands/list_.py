@@ -95,13 +95,9 @@ class ListResult:
         return body + ("\n" + legend if legend else "")
 
 
-def _row(grove: Grove, slot: Slot, listening: set[int]) -> SlotRow:
+def _row(grove: Grove, slot: Slot) -> SlotRow:
     row = SlotRow(slot.n, slot.path, slot.exists, slot.registered)
     row.current = grove.current == slot.n
-    row.ports = {
-        name: {"port": port, "listening": port in listening}
-        for name, port in grove.config.ports_for(slot.n).items()
-    }
     if not slot.exists:
         return row
     try:
@@ -122,7 +118,13 @@ def _row(grove: Grove, slot: Slot, listening: set[int]) -> SlotRow:
 def run(grove: Grove) -> ListResult:
     layout = discover(grove)
     with ThreadPoolExecutor(max_workers=8) as pool:
+        # The port scan overlaps the per-slot git calls instead of running before them.
         listening_future = pool.submit(ports.listeners)
+        rows = list(pool.map(lambda s: _row(grove, s), layout.slots))
         listening = set(listening_future.result())
-        rows = list(pool.map(lambda s: _row(grove, s, listening), layout.slots))
+    for row in rows:
+        row.ports = {
+            name: {"port": port, "listening": port in listening}
+            for name, port in grove.config.ports_for(row.slot).items()
+        }
     return ListResult(rows, grove.config.slots)
