@@ -125,7 +125,7 @@ def test_exec_needs_the_command_after_double_dash(repo: Path, grove) -> None:
     grove("create")
     result = grove_process("exec", "1", "echo", "x", cwd=repo)
     assert result.code == 2
-    assert "put the command after --" in result.err
+    assert "put the arguments after --" in result.err
     missing = grove_process("exec", "1", "--", "no-such-command-xyz", cwd=repo)
     assert missing.code == 2
     assert "command not found: no-such-command-xyz" in missing.err

@@ -21,6 +21,7 @@ CONTRACT = {
         "changes",
         "setup",
         "notes",
+        "database",
     },
     ("refresh", "1"): {"slots", "dry_run", "changed", "ran", "pending", "notes"},
     ("validate",): {"ok", "slots", "errors", "warnings", "findings"},
@@ -41,7 +42,15 @@ CONTRACT = {
     },
     ("env", "1"): {"slot", "path", "ports", "env", "masked"},
     ("switch", "1", "topic"): {"slot", "path", "branch", "created", "previous", "changes", "ran"},
-    ("remove", "1"): {"slot", "path", "removed", "forced", "deleted_ignored", "overridden"},
+    ("remove", "1"): {
+        "slot",
+        "path",
+        "removed",
+        "forced",
+        "deleted_ignored",
+        "overridden",
+        "database",
+    },
 }
 
 

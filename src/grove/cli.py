@@ -9,10 +9,13 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from grove import __version__, output
 from grove.errors import GroveError, UsageError
+
+if TYPE_CHECKING:
+    from grove.slots import Grove
 
 COMMANDS = (
     "init",
@@ -108,7 +111,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("remove", parents=[common], help="remove slot N (refuses to lose work)")
     p.add_argument("slot", type=_slot)
     p.add_argument("--force", action="store_true", help="discard uncommitted work and remove")
+    p.add_argument("--keep-db", action="store_true", help="keep the slot's database")
+
+    _add_db_parser(sub, common)
     return parser
+
+
+def _add_db_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    db = sub.add_parser("db", parents=[common], help="the per-slot PostgreSQL databases")
+    dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
+    for action, text in (
+        ("status", "is each database provisioned and up"),
+        ("start", "start (cloning first if needed)"),
+        ("stop", "stop"),
+    ):
+        q = dbsub.add_parser(action, parents=[common], help=text)
+        q.add_argument("slots", nargs="*", type=_slot, help="slots (default: the current one)")
+        q.add_argument("--all", action="store_true", help="every slot")
+    q = dbsub.add_parser("reset", parents=[common], help="back to the template's state")
+    q.add_argument("slot", type=_slot)
+    q = dbsub.add_parser("psql", parents=[common], help="psql into slot N's database")
+    q.add_argument("slot", nargs="?", type=_slot)
+    q.add_argument("cmd", nargs="*", metavar="-- ARGS", help="arguments for psql, after --")
+    dbsub.add_parser("reseed", parents=[common], help="rebuild the template from the seed")
+    q = dbsub.add_parser("drop", parents=[common], help="delete slot N's database")
+    q.add_argument("slot", type=_slot)
+    q.add_argument("--yes", action="store_true", help="yes, delete its data")
 
 
 def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
@@ -161,8 +189,31 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
     if command == "remove":
         from grove.commands import remove
 
-        return remove.run(grove, args.slot, args.force), 0
+        return remove.run(grove, args.slot, args.force, args.keep_db), 0
+    if command == "db":
+        return _dispatch_db(grove, args)
     raise UsageError(f"unknown command {command!r}")
+
+
+def _dispatch_db(grove: Grove, args: argparse.Namespace) -> tuple[output.Result, int]:
+    from grove.commands import db
+
+    action = args.db_command
+    if action == "status":
+        return db.status(grove, args.slots, args.all), 0
+    if action == "start":
+        return db.start(grove, args.slots, args.all), 0
+    if action == "stop":
+        return db.stop(grove, args.slots, args.all), 0
+    if action == "reset":
+        return db.reset(grove, args.slot), 0
+    if action == "reseed":
+        return db.reseed(grove), 0
+    if action == "drop":
+        return db.drop(grove, args.slot, args.yes), 0
+    if action == "psql":
+        db.psql(grove, args.slot, args.cmd)  # does not return
+    raise UsageError("grove db needs an action", hint="`grove db --help` lists them")
 
 
 def _crash_log(exc: BaseException) -> Path:
@@ -189,10 +240,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     args = build_parser().parse_args(own)
     args.json = getattr(args, "json", False)
-    if args.command == "exec":
+    if args.command == "exec" or getattr(args, "db_command", None) == "psql":
         if args.cmd:
             raise UsageError(
-                f"put the command after --: grove exec [N] -- {' '.join(args.cmd)}",
+                f"put the arguments after --: {' '.join(args.cmd)}",
                 hint="`--` keeps the command's own options away from grove",
             )
         args.cmd = tail

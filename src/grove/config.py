@@ -36,6 +36,22 @@ class PortSpec:
 
 
 @dataclass(frozen=True)
+class DatabaseConfig:
+    mode: str = "cluster"  # "cluster": one PostgreSQL per slot; "server": one database per slot
+    url: str | None = None  # server mode: the existing server
+    name: str = "app"
+    port_var: str = "DB_PORT"  # cluster mode: the [ports] variable each slot's server listens on
+    seed: tuple[str, ...] = ()
+    seed_inputs: tuple[str, ...] = ()
+    migrate: tuple[str, ...] = ()
+    migrate_status: str | None = None
+    bin: str | None = None
+
+
+DB_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None  # None when the repository has no grove.toml
     slots: int = 3
@@ -48,6 +64,7 @@ class Config:
     setup_run: tuple[str, ...] = ()
     refresh_run: tuple[str, ...] = ()
     switch_run: tuple[str, ...] = ()
+    database: DatabaseConfig | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def ports_for(self, n: int) -> dict[str, int]:
@@ -61,6 +78,18 @@ _SCHEMA: dict[str, set[str]] = {
     "setup": {"copy", "run"},
     "refresh": {"run"},
     "switch": {"run"},
+    "database": {
+        "engine",
+        "mode",
+        "url",
+        "name",
+        "port",
+        "seed",
+        "seed_inputs",
+        "migrate",
+        "migrate_status",
+        "bin",
+    },
 }
 
 
@@ -163,6 +192,22 @@ def parse(data: dict[str, Any], path: Path) -> Config:
         _check_template(r, where, text, port_names)
         derived.append((key, text))
 
+    database = _parse_database(r, data, ports) if "database" in data else None
+    if database is not None:
+        clash = {key for key, _ in derived} & {
+            "DATABASE_URL",
+            "PGHOST",
+            "PGPORT",
+            "PGUSER",
+            "PGDATABASE",
+            "PGPASSWORD",
+        }
+        if clash:
+            raise r.fail(
+                f"[env.derived] {sorted(clash)[0]}",
+                "no database variables: [database] writes DATABASE_URL and the PG* variables",
+            )
+
     setup = r.table(data, "setup")
     copy = tuple(
         r.relative_path(v, "[setup] copy") for v in r.texts(setup.get("copy", []), "[setup] copy")
@@ -179,7 +224,54 @@ def parse(data: dict[str, Any], path: Path) -> Config:
         setup_run=r.texts(setup.get("run", []), "[setup] run"),
         refresh_run=r.texts(r.table(data, "refresh").get("run", []), "[refresh] run"),
         switch_run=r.texts(r.table(data, "switch").get("run", []), "[switch] run"),
+        database=database,
         raw=data,
+    )
+
+
+def _parse_database(
+    r: _Reader, data: dict[str, Any], ports: tuple[PortSpec, ...]
+) -> DatabaseConfig:
+    table = r.table(data, "database")
+    engine = table.get("engine", "postgres")
+    if engine != "postgres":
+        raise r.fail("[database] engine", '"postgres" (the only engine grove runs)', engine)
+    mode = table.get("mode", "cluster")
+    if mode not in ("cluster", "server"):
+        raise r.fail("[database] mode", '"cluster" or "server"', mode)
+    name = r.text(table.get("name", "app"), "[database] name")
+    if not DB_NAME.fullmatch(name):
+        raise r.fail("[database] name", "a lowercase identifier of at most 40 characters", name)
+    url = table.get("url")
+    if mode == "server":
+        url = r.text(url, "[database] url")
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise r.fail("[database] url", "a postgresql:// URL of the server", url)
+    elif url is not None:
+        raise r.fail("[database] url", 'nothing in cluster mode (url is for mode = "server")', url)
+    port_var = r.text(table.get("port", "DB_PORT"), "[database] port")
+    if mode == "cluster" and port_var not in {spec.name for spec in ports}:
+        raise r.fail(
+            "[database] port",
+            f"a variable from [ports] ({', '.join(spec.name for spec in ports)}) for each slot's"
+            " server to listen on",
+            port_var,
+        )
+    status = table.get("migrate_status")
+    bin_dir = table.get("bin")
+    return DatabaseConfig(
+        mode=mode,
+        url=url,
+        name=name,
+        port_var=port_var,
+        seed=r.texts(table.get("seed", []), "[database] seed"),
+        seed_inputs=tuple(
+            r.relative_path(v, "[database] seed_inputs")
+            for v in r.texts(table.get("seed_inputs", []), "[database] seed_inputs")
+        ),
+        migrate=r.texts(table.get("migrate", []), "[database] migrate"),
+        migrate_status=None if status is None else r.text(status, "[database] migrate_status"),
+        bin=None if bin_dir is None else r.text(bin_dir, "[database] bin"),
     )
 
 

@@ -32,6 +32,10 @@ def managed_values(grove: Grove, n: int) -> dict[str, str]:
     fields = grove.template_fields(n)
     for key, template in grove.config.derived:
         values[key] = template.format_map(fields)
+    if grove.config.database is not None:
+        from grove import database
+
+        values.update(database.env_values(grove, n))
     return values
 
 

@@ -69,3 +69,7 @@ class StepFailed(GroveError):
 
 class NoFreeSlot(GroveError):
     code = "no-free-slot"
+
+
+class DatabaseError(GroveError):
+    code = "database"

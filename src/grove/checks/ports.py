@@ -38,10 +38,11 @@ def check_listeners(
     """A slot's port held by a process whose working directory is not in that slot."""
     findings: list[Finding] = []
     for n in slots:
-        slot_dir = grove.slot_path(n).resolve()
+        # A slot's processes run in its folder; its PostgreSQL runs in its data directory.
+        own = [grove.slot_path(n).resolve(), (grove.state_dir / "pg" / f"slot-{n}").resolve()]
         for name, port in grove.config.ports_for(n).items():
             for holder in listening.get(port, []):
-                if holder.cwd is not None and Path(holder.cwd).is_relative_to(slot_dir):
+                if holder.cwd is not None and any(Path(holder.cwd).is_relative_to(d) for d in own):
                     continue
                 if holder.pid is None:
                     findings.append(

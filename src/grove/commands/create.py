@@ -22,6 +22,7 @@ class CreateResult:
     resumed: bool
     changes: list[Change] = field(default_factory=list)
     setup: steps.StepsReport = field(default_factory=steps.StepsReport)
+    database: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -34,6 +35,7 @@ class CreateResult:
             "changes": [c.as_json() for c in self.changes],
             "setup": {"ran": self.setup.ran, "skipped": self.setup.skipped},
             "notes": self.setup.notes,
+            "database": self.database,
         }
 
     def as_text(self) -> str:
@@ -41,6 +43,11 @@ class CreateResult:
         verb = "completed" if self.resumed else "created"
         lines = [f"{verb} slot {self.slot}: {self.path} ({where})"]
         lines.append("  " + "  ".join(f"{k}={v}" for k, v in self.ports.items()))
+        if self.database:
+            how = "cloned from the template" if self.database["cloned"] else "kept"
+            lines.append(
+                f"  database {self.database['database']} on port {self.database['port']} ({how})"
+            )
         lines += [f"  note: {note}" for note in self.setup.notes]
         return "\n".join(lines)
 
@@ -63,7 +70,16 @@ def check_branch_free(grove: Grove, branch: str) -> None:
         )
 
 
-def run(grove: Grove, n: int | None, branch: str | None, start: str | None) -> CreateResult:
+@dataclass(frozen=True)
+class Request:
+    n: int | None
+    branch: str | None
+    new_branch: bool
+    start_sha: str
+
+
+def check_request(grove: Grove, n: int | None, branch: str | None, start: str | None) -> Request:
+    """Every argument checked before anything is written."""
     if n is not None and n == 0:
         raise UsageError("slot 0 is main, which always exists", hint="pick N from 1")
     if n is not None and n >= grove.config.slots:
@@ -83,21 +99,24 @@ def run(grove: Grove, n: int | None, branch: str | None, start: str | None) -> C
         if not git.valid_branch_name(grove.main, branch):
             raise UsageError(f"--branch {branch!r} is not a valid branch name")
         new_branch = not git.branch_exists(grove.main, branch)
+    return Request(n, branch, new_branch, start_sha)
 
-    resumed = False
-    changes: list[Change] = []
+
+def allocate(grove: Grove, request: Request) -> tuple[int, bool, list[Change]]:
+    """Pick the slot and add its worktree, under the grove lock (git worktree add is not
+    safe to run concurrently: duplicate registrations and config.lock failures)."""
     with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove create"):
         layout = discover(grove)
+        n = request.n if request.n is not None else lowest_free(grove, layout)
         if n is None:
-            n = lowest_free(grove, layout)
-            if n is None:
-                raise NoFreeSlot(
-                    f"no free slot: main and all {grove.config.slots - 1} slots exist "
-                    f"([grove] slots = {grove.config.slots})",
-                    hint="raise [grove] slots in grove.toml, or reuse a slot with `grove switch`",
-                )
+            raise NoFreeSlot(
+                f"no free slot: main and all {grove.config.slots - 1} slots exist "
+                f"([grove] slots = {grove.config.slots})",
+                hint="raise [grove] slots in grove.toml, or reuse a slot with `grove switch`",
+            )
         existing = next((s for s in layout.slots if s.n == n), None)
         path = grove.slot_path(n)
+        resumed = False
         if existing is not None and existing.registered and existing.exists:
             resumed = True  # `grove create N` again completes an unfinished slot
         elif existing is not None and existing.registered:
@@ -111,26 +130,67 @@ def run(grove: Grove, n: int | None, branch: str | None, start: str | None) -> C
                 hint="move it away or pick another slot",
             )
         else:
-            if branch is not None and not new_branch:
-                check_branch_free(grove, branch)
-            output.narrate(f"adding worktree {path}")
-            git.worktree_add(grove.main, path, start_sha, branch, new_branch)
-        changes += converge.ensure_ignored(grove)
-        changes += converge.write_local(grove, 0)
+            if request.branch is not None and not request.new_branch:
+                check_branch_free(grove, request.branch)
+            if grove.config.database is not None:
+                from grove import database
 
+                database.check_port(grove, n)  # fail before touching anything
+            output.narrate(f"adding worktree {path}")
+            git.worktree_add(
+                grove.main, path, request.start_sha, request.branch, request.new_branch
+            )
+        changes = converge.ensure_ignored(grove) + converge.write_local(grove, 0)
+    return n, resumed, changes
+
+
+def prepare_database(grove: Grove) -> dict[str, Any] | None:
+    """Build the template before a slot exists, so a failing seed leaves no slot behind."""
+    db_config = grove.config.database
+    if db_config is None:
+        return None
+    from grove import database
+
+    if db_config.mode == "cluster":
+        from grove.database.cluster import refuse_root
+
+        refuse_root()
+    return database.ensure_template(grove).as_json()
+
+
+def provision_database(
+    grove: Grove, n: int, template: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    if grove.config.database is None:
+        return None
+    from grove import database
+
+    provisioned = database.provision(grove, n)
+    report = provisioned.as_json()
+    report["template"] = template
+    report["migrated"] = database.run_migrations(grove, n) if provisioned.cloned else []
+    return report
+
+
+def run(grove: Grove, n: int | None, branch: str | None, start: str | None) -> CreateResult:
+    request = check_request(grove, n, branch, start)
+    template = prepare_database(grove)
+    n, resumed, changes = allocate(grove, request)
     links, notes = converge.link_shared(grove, n)
-    changes += links
-    changes += converge.write_local(grove, n)
+    changes += links + converge.write_local(grove, n)
     setup = steps.run_setup(grove, n)
     setup.notes[:0] = notes
+    db_report = provision_database(grove, n, template)
+    path = grove.slot_path(n)
     status = git.status(path)
     return CreateResult(
         slot=n,
         path=path,
         branch=status.branch,
-        head=status.oid or start_sha,
+        head=status.oid or request.start_sha,
         ports=grove.config.ports_for(n),
         resumed=resumed,
         changes=changes,
         setup=setup,
+        database=db_report,
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from grove import git, output, ports, steps
 from grove.checks import env as env_checks
+from grove.errors import GroveError
 from grove.slots import Grove, Slot, discover
 
 
@@ -30,6 +31,7 @@ class SlotRow:
     env_problems: list[str] = field(default_factory=list)
     setup_complete: bool = True
     current: bool = False
+    database: str | None = None  # "up" | "down" | "none"; None without [database]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +52,7 @@ class SlotRow:
             "ports": self.ports,
             "env": {"ok": not self.env_problems, "problems": self.env_problems},
             "setup_complete": self.setup_complete,
+            "database": self.database,
         }
 
 
@@ -57,6 +60,7 @@ class SlotRow:
 class ListResult:
     rows: list[SlotRow]
     limit: int
+    has_database: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {"slots": [row.as_json() for row in self.rows], "limit": self.limit}
@@ -66,7 +70,8 @@ class ListResult:
         for row in self.rows:
             name = "main" if row.slot == 0 else f"wt{row.slot}"
             if not row.exists:
-                table_rows.append([f"{name}", "(missing)", "", "", "", "", str(row.path)])
+                blanks = ["", "", "", "", ""] + ([""] if self.has_database else [])
+                table_rows.append([f" {name}", "(missing)", *blanks[1:], str(row.path)])
                 continue
             where = row.branch or f"({(row.head or '')[:8]})"
             state = "dirty" if row.dirty else "clean"
@@ -91,7 +96,9 @@ class ListResult:
                 ]
             )
         legend = "ports: " + " ".join(self.rows[0].ports) + "  (* = listening)" if self.rows else ""
-        body = output.table(["slot", "branch", "state", "+/-", "ports", "env", "path"], table_rows)
+        headers = ["slot", "branch", "state", "+/-", "ports", "env"]
+        headers += ["db"] if self.has_database else []
+        body = output.table([*headers, "path"], table_rows)
         return body + ("\n" + legend if legend else "")
 
 
@@ -110,7 +117,17 @@ def _row(grove: Grove, slot: Slot) -> SlotRow:
     row.changes = len(st.tracked_changes)
     row.untracked = len(st.untracked)
     row.upstream, row.ahead, row.behind = st.upstream, st.ahead, st.behind
-    row.env_problems = [f.message for f in env_checks.check_slot(grove, slot.n)]
+    row.env_problems = [
+        f.message for f in env_checks.check_slot(grove, slot.n) if f.level == "error"
+    ]
+    if grove.config.database is not None:
+        from grove import database
+
+        try:
+            state = database.status(grove, slot.n)
+            row.database = "up" if state.running else ("down" if state.provisioned else "none")
+        except GroveError:
+            row.database = "unknown"
     row.setup_complete = steps.setup_complete(grove, slot.n)
     return row
 
@@ -127,4 +144,4 @@ def run(grove: Grove) -> ListResult:
             name: {"port": port, "listening": port in listening}
             for name, port in grove.config.ports_for(row.slot).items()
         }
-    return ListResult(rows, grove.config.slots)
+    return ListResult(rows, grove.config.slots, grove.config.database is not None)

@@ -55,6 +55,41 @@ def targets(grove: Grove, numbers: list[int], all_slots: bool) -> list[int]:
     return [grove.resolve_slot(None)]
 
 
+def _pending_database(grove: Grove, n: int) -> list[dict[str, Any]]:
+    db = grove.config.database
+    if db is None:
+        return []
+    from grove import database
+
+    pending: list[dict[str, Any]] = []
+    state = database.status(grove, n)
+    if not state.provisioned:
+        pending.append({"slot": n, "step": "clone the database template"})
+    elif not state.running and db.mode == "cluster":
+        pending.append({"slot": n, "step": "start the database"})
+    pending += [{"slot": n, "step": cmd} for cmd in db.migrate]
+    return pending
+
+
+def _converge_database(grove: Grove, n: int) -> list[dict[str, Any]]:
+    """Make sure slot n's database exists and runs, then apply migrations."""
+    if grove.config.database is None:
+        return []
+    from grove import database
+
+    ran: list[dict[str, Any]] = []
+    database.ensure_template(grove)
+    provisioned = database.provision(grove, n)
+    if provisioned.cloned:
+        ran.append({"slot": n, "step": "clone the database template", "phase": "database"})
+    if provisioned.started:
+        ran.append({"slot": n, "step": "start the database", "phase": "database"})
+    ran += [
+        {"slot": n, "step": cmd, "phase": "migrate"} for cmd in database.run_migrations(grove, n)
+    ]
+    return ran
+
+
 def run(grove: Grove, numbers: list[int], all_slots: bool, dry_run: bool) -> RefreshResult:
     slots = targets(grove, numbers, all_slots)
     for n in slots:
@@ -72,12 +107,14 @@ def run(grove: Grove, numbers: list[int], all_slots: bool, dry_run: bool) -> Ref
         result.changed += converge.write_local(grove, n, dry_run)
         if dry_run:
             result.pending += [{"slot": n, "step": s.label} for s in steps.pending_setup(grove, n)]
+            result.pending += _pending_database(grove, n)
             result.pending += [{"slot": n, "step": cmd} for cmd in grove.config.refresh_run]
             continue
         if n != 0:
             report = steps.run_setup(grove, n)
             result.ran += [{"slot": n, "step": label, "phase": "setup"} for label in report.ran]
             result.notes += report.notes
+        result.ran += _converge_database(grove, n)
         for cmd in steps.run_commands(grove, n, grove.config.refresh_run, "refresh"):
             result.ran.append({"slot": n, "step": cmd, "phase": "refresh"})
     return result

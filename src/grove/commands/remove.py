@@ -19,6 +19,7 @@ class RemoveResult:
     forced: bool
     deleted_ignored: list[str] = field(default_factory=list)
     overridden: list[str] = field(default_factory=list)
+    database: str | None = None  # "deleted" | "kept" | None when not configured
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -28,6 +29,7 @@ class RemoveResult:
             "forced": self.forced,
             "deleted_ignored": self.deleted_ignored,
             "overridden": self.overridden,
+            "database": self.database,
         }
 
     def as_text(self) -> str:
@@ -36,6 +38,8 @@ class RemoveResult:
             lines.append("--force discarded: " + "; ".join(self.overridden))
         if self.deleted_ignored:
             lines.append("git-ignored content deleted: " + ", ".join(self.deleted_ignored))
+        if self.database:
+            lines.append(f"database: {self.database}")
         return "\n".join(lines)
 
 
@@ -66,7 +70,7 @@ def risks(path: Path, locked: str | None) -> tuple[list[str], dict[str, list[str
     return reasons, files
 
 
-def run(grove: Grove, n: int, force: bool) -> RemoveResult:
+def run(grove: Grove, n: int, force: bool, keep_db: bool = False) -> RemoveResult:
     if n == 0:
         raise UsageError("main (slot 0) cannot be removed")
     slot = existing_slot(grove, n)
@@ -84,4 +88,12 @@ def run(grove: Grove, n: int, force: bool) -> RemoveResult:
     with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove remove"):
         git.worktree_remove(grove.main, slot.path, locked is not None)
         state.forget_slot(grove.state_dir, n)
-    return RemoveResult(n, slot.path, force, ignored, reasons if force else [])
+    result = RemoveResult(n, slot.path, force, ignored, reasons if force else [])
+    if grove.config.database is not None:
+        from grove import database
+
+        if keep_db:
+            result.database = "kept"
+        else:
+            result.database = "deleted" if database.delete(grove, n) else "none"
+    return result

@@ -73,5 +73,10 @@ def run(grove: Grove, n: int, branch: str, start: str | None) -> SwitchResult:
     result = SwitchResult(n, slot.path, branch, created, st.branch)
     links, _ = converge.link_shared(grove, n)
     result.changes += links + converge.write_local(grove, n)
-    result.ran = steps.run_commands(grove, n, grove.config.switch_run, "switch")
+    if grove.config.database is not None:
+        from grove import database
+
+        database.provision(grove, n)
+        result.ran += database.run_migrations(grove, n)
+    result.ran += steps.run_commands(grove, n, grove.config.switch_run, "switch")
     return result

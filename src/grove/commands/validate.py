@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from grove import git, output, ports
-from grove.checks import Finding, gitcheck
+from grove.checks import Finding, gitcheck, services
 from grove.checks import env as env_checks
 from grove.checks import ports as port_checks
 from grove.slots import Grove, discover
@@ -69,6 +69,8 @@ def run(grove: Grove, numbers: list[int], all_slots: bool) -> ValidateResult:
         tracked = pool.submit(git.tracked, grove.main, list(grove.config.shared))
         per_slot = pool.map(lambda n: env_checks.check_slot(grove, n, tracked.result()), targets)
         for items in per_slot:
+            findings += items
+        for items in pool.map(lambda n: services.check_slot(grove, n), targets):
             findings += items
         findings += port_checks.check_listeners(grove, targets, listening.result())
     if not chosen:

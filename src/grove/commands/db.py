@@ -1,0 +1,145 @@
+"""grove db: status, start, stop, reset, psql, reseed and drop for the per-slot databases."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from grove import database, output
+from grove.commands import existing_slot
+from grove.errors import Refused, UsageError
+from grove.slots import Grove, discover
+
+
+def targets(grove: Grove, numbers: list[int], all_slots: bool) -> list[int]:
+    if all_slots:
+        return [s.n for s in discover(grove).slots if s.registered and s.exists]
+    if numbers:
+        return sorted(set(numbers))
+    return [grove.resolve_slot(None)]
+
+
+@dataclass
+class StatusResult:
+    rows: list[database.DbStatus]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"slots": [row.as_json() for row in self.rows]}
+
+    def as_text(self) -> str:
+        rows = [
+            [
+                r.slot,
+                "up" if r.running else ("down" if r.provisioned else "none"),
+                r.mode,
+                r.database,
+                f"{r.host}:{r.port}",
+                r.pid or "",
+            ]
+            for r in self.rows
+        ]
+        return output.table(["slot", "db", "mode", "database", "address", "pid"], rows)
+
+
+def status(grove: Grove, numbers: list[int], all_slots: bool) -> StatusResult:
+    database.config_of(grove)
+    return StatusResult([database.status(grove, n) for n in targets(grove, numbers, all_slots)])
+
+
+@dataclass
+class ActionResult:
+    action: str
+    slots: list[dict[str, Any]] = field(default_factory=list)
+    template: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"action": self.action, "slots": self.slots, "template": self.template}
+
+    def as_text(self) -> str:
+        lines = []
+        if self.template is not None:
+            built = "rebuilt" if self.template["built"] else "up to date"
+            lines.append(f"template {built} ({self.template['seconds']}s)")
+        for row in self.slots:
+            lines.append(f"slot {row['slot']}: {row['result']}")
+        return "\n".join(lines)
+
+
+def start(grove: Grove, numbers: list[int], all_slots: bool) -> ActionResult:
+    database.config_of(grove)
+    result = ActionResult("start")
+    for n in targets(grove, numbers, all_slots):
+        state = database.status(grove, n)
+        if not state.provisioned:
+            existing_slot(grove, n)
+            database.ensure_template(grove)
+            provisioned = database.provision(grove, n)
+            result.slots.append(
+                {
+                    "slot": n,
+                    "result": "cloned and started",
+                    "changed": provisioned.cloned or provisioned.started,
+                }
+            )
+            continue
+        started = database.start(grove, n)
+        result.slots.append(
+            {"slot": n, "result": "started" if started else "already running", "changed": started}
+        )
+    return result
+
+
+def stop(grove: Grove, numbers: list[int], all_slots: bool) -> ActionResult:
+    database.config_of(grove)
+    result = ActionResult("stop")
+    for n in targets(grove, numbers, all_slots):
+        stopped = database.stop(grove, n)
+        result.slots.append(
+            {"slot": n, "result": "stopped" if stopped else "not running", "changed": stopped}
+        )
+    return result
+
+
+def reset(grove: Grove, n: int) -> ActionResult:
+    database.config_of(grove)
+    existing_slot(grove, n)
+    template = database.ensure_template(grove)
+    database.reset(grove, n)
+    migrated = database.run_migrations(grove, n)
+    return ActionResult(
+        "reset",
+        [{"slot": n, "result": "reset to the template", "changed": True, "migrated": migrated}],
+        template.as_json(),
+    )
+
+
+def reseed(grove: Grove) -> ActionResult:
+    database.config_of(grove)
+    template = database.ensure_template(grove, rebuild=True)
+    return ActionResult("reseed", [], template.as_json())
+
+
+def drop(grove: Grove, n: int, yes: bool) -> ActionResult:
+    database.config_of(grove)
+    if not yes:
+        what = "main's database" if n == 0 else f"slot {n}'s database"
+        raise Refused(
+            f"dropping {what} deletes its data for good",
+            hint=f"`grove db drop {n} --yes` if you mean it",
+        )
+    dropped = database.delete(grove, n)
+    return ActionResult(
+        "drop", [{"slot": n, "result": "dropped" if dropped else "no database", "changed": dropped}]
+    )
+
+
+def psql(grove: Grove, n: int | None, args: list[str]) -> None:
+    """Become psql connected to slot n's database (exec: signals and exit code are psql's)."""
+    n = grove.resolve_slot(n)
+    argv, env = database.psql_command(grove, n, args)
+    if not database.status(grove, n).running:
+        raise UsageError(f"slot {n}'s database is not running", hint=f"`grove db start {n}`")
+    sys.stdout.flush()
+    os.execvpe(argv[0], argv, env)
