@@ -86,6 +86,9 @@ def test_local_file_missing_block_missing_stale_or_broken(repo: Path, grove) -> 
 def test_main_without_a_shared_file_is_a_warning(repo: Path, grove) -> None:
     grove("create")
     (repo / ".env").unlink()
+    deleted = grove("validate", "--json")
+    assert (None, "env.changed-since-approval", "error") in checks(deleted.json)
+    grove("env", "approve")
     result = grove("validate", "--json")
     assert result.code == 0
     assert checks(result.json) == {(0, "env.shared-missing", "warning")}

@@ -36,6 +36,13 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}", hint=f"`{self.prog} --help` shows the usage")
 
 
+def _slot_arg(text: str) -> int:
+    try:
+        return _slot(text)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"grove env: {exc}") from None
+
+
 def _slot(text: str) -> int:
     try:
         value = int(text)
@@ -88,14 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("slot", nargs="?", type=_slot)
     p.add_argument("-n", "--commits", type=int, default=5, help="recent commits to show")
 
-    p = sub.add_parser("env", parents=[common], help="the merged environment of slot N")
-    p.add_argument("slot", nargs="?", type=_slot)
+    p = sub.add_parser(
+        "env",
+        parents=[common],
+        help="the merged environment of slot N; `env approve`",
+        description="grove env [N]: the merged environment of slot N. "
+        "grove env approve: record the shared files' current state as reviewed.",
+    )
+    p.add_argument("slot", nargs="?", metavar="N|approve")
     p.add_argument("--format", choices=("dotenv", "shell", "json"), default="dotenv")
     p.add_argument(
         "--reveal",
         action="store_true",
         help="print values from the shared and user-owned lines unmasked",
     )
+
+    p = sub.add_parser("secrets", parents=[common], help="refresh the shared file from a manager")
+    p.add_argument("action", choices=("pull",))
 
     p = sub.add_parser("exec", parents=[common], help="run a command in slot N with its env")
     p.add_argument("slot", nargs="?", type=_slot)
@@ -171,9 +187,19 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
 
         return peek.run(grove, args.slot, args.commits), 0
     if command == "env":
+        if args.slot == "approve":
+            from grove.commands import secrets
+
+            return secrets.approve(grove), 0
         from grove.commands import env
 
-        return env.run(grove, args.slot, args.format, args.reveal), 0
+        return env.run(
+            grove, None if args.slot is None else _slot_arg(args.slot), args.format, args.reveal
+        ), 0
+    if command == "secrets":
+        from grove.commands import secrets
+
+        return secrets.pull(grove), 0
     if command == "exec":
         from grove.commands import exec_
 

@@ -52,6 +52,14 @@ DB_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 
 
 @dataclass(frozen=True)
+class SecurityConfig:
+    allow: tuple[str, ...] = ()  # key names or finding fingerprints ("sha256:...")
+    production_aws_accounts: tuple[str, ...] = ()
+    pull: str | None = None  # [secrets] pull: a command whose stdout is the new shared file
+    pull_file: str | None = None  # which shared file it replaces (default: the first)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None  # None when the repository has no grove.toml
     slots: int = 3
@@ -65,6 +73,7 @@ class Config:
     refresh_run: tuple[str, ...] = ()
     switch_run: tuple[str, ...] = ()
     database: DatabaseConfig | None = None
+    security: SecurityConfig = SecurityConfig()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def ports_for(self, n: int) -> dict[str, int]:
@@ -78,6 +87,8 @@ _SCHEMA: dict[str, set[str]] = {
     "setup": {"copy", "run"},
     "refresh": {"run"},
     "switch": {"run"},
+    "security": {"allow", "production_aws_accounts"},
+    "secrets": {"pull", "file"},
     "database": {
         "engine",
         "mode",
@@ -225,6 +236,7 @@ def parse(data: dict[str, Any], path: Path) -> Config:
         refresh_run=r.texts(r.table(data, "refresh").get("run", []), "[refresh] run"),
         switch_run=r.texts(r.table(data, "switch").get("run", []), "[switch] run"),
         database=database,
+        security=_parse_security(r, data, shared),
         raw=data,
     )
 
@@ -272,6 +284,33 @@ def _parse_database(
         migrate=r.texts(table.get("migrate", []), "[database] migrate"),
         migrate_status=None if status is None else r.text(status, "[database] migrate_status"),
         bin=None if bin_dir is None else r.text(bin_dir, "[database] bin"),
+    )
+
+
+def _parse_security(r: _Reader, data: dict[str, Any], shared: tuple[str, ...]) -> SecurityConfig:
+    security = r.table(data, "security")
+    allow = r.texts(security.get("allow", []), "[security] allow")
+    for entry in allow:
+        if not (ENV_KEY.match(entry) or re.fullmatch(r"sha256:[0-9a-f]{16}", entry)):
+            raise r.fail(
+                "[security] allow", "key names or fingerprints like sha256:0123abcd...", entry
+            )
+    accounts = r.texts(
+        security.get("production_aws_accounts", []), "[security] production_aws_accounts"
+    )
+    for account in accounts:
+        if not re.fullmatch(r"\d{12}", account):
+            raise r.fail("[security] production_aws_accounts", "12-digit AWS account ids", account)
+    secrets = r.table(data, "secrets")
+    pull = secrets.get("pull")
+    pull_file = secrets.get("file")
+    if pull_file is not None and pull_file not in shared:
+        raise r.fail("[secrets] file", f"one of the shared files ({', '.join(shared)})", pull_file)
+    return SecurityConfig(
+        allow=allow,
+        production_aws_accounts=accounts,
+        pull=None if pull is None else r.text(pull, "[secrets] pull"),
+        pull_file=pull_file,
     )
 
 

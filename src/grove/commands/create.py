@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grove import converge, fsio, git, output, steps
+from grove import approval, converge, fsio, git, output, steps
 from grove.converge import Change
 from grove.errors import NoFreeSlot, Refused, UsageError
 from grove.slots import LOCK_TIMEOUT, Grove, discover, lowest_free
@@ -178,6 +178,11 @@ def run(grove: Grove, n: int | None, branch: str | None, start: str | None) -> C
     n, resumed, changes = allocate(grove, request)
     links, notes = converge.link_shared(grove, n)
     changes += links + converge.write_local(grove, n)
+    if approval.record_initial(grove):
+        notes.append(
+            "recorded the shared files' current state as approved "
+            "(`grove env approve` after you review a change)"
+        )
     setup = steps.run_setup(grove, n)
     setup.notes[:0] = notes
     db_report = provision_database(grove, n, template)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from grove import converge, fsio, steps
+from grove import approval, converge, fsio, steps
 from grove.commands import existing_slot
 from grove.converge import Change
 from grove.slots import LOCK_TIMEOUT, Grove, discover
@@ -100,6 +100,11 @@ def run(grove: Grove, numbers: list[int], all_slots: bool, dry_run: bool) -> Ref
     else:
         with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove refresh"):
             result.changed += converge.ensure_ignored(grove)
+        if approval.record_initial(grove):
+            result.notes.append(
+                "recorded the shared files' current state as approved "
+                "(`grove env approve` after you review a change)"
+            )
     for n in slots:
         links, notes = converge.link_shared(grove, n, dry_run)
         result.changed += links

@@ -10,6 +10,7 @@ from grove import git, output, ports
 from grove.checks import Finding, gitcheck, services
 from grove.checks import env as env_checks
 from grove.checks import ports as port_checks
+from grove.checks import secrets as secret_checks
 from grove.slots import Grove, discover
 
 
@@ -73,6 +74,8 @@ def run(grove: Grove, numbers: list[int], all_slots: bool) -> ValidateResult:
         for items in pool.map(lambda n: services.check_slot(grove, n), targets):
             findings += items
         findings += port_checks.check_listeners(grove, targets, listening.result())
+    findings += secret_checks.check_secrets(grove, targets)
+    findings += secret_checks.check_approval(grove)
     if not chosen:
         chosen = present
     findings = [

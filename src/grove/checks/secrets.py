@@ -1,0 +1,86 @@
+"""Production secrets in the shared and local files, and shared files changed since approval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from grove import approval, secretscan
+from grove.checks import Finding, error, warning
+from grove.slots import Grove
+
+
+def files_to_scan(grove: Grove, slots: list[int]) -> list[tuple[int | None, Path, str]]:
+    """(slot, resolved path, name shown) for every shared and local file, links followed.
+
+    Common scanners skip symlinks; the shared link is exactly what must be read here. Main's
+    shared files reach every slot, so their findings belong to no single slot (None).
+    """
+    seen: set[Path] = set()
+    found: list[tuple[int | None, Path, str]] = []
+    main_shared = {(grove.main / name).resolve() for name in grove.config.shared}
+    for n in sorted(set(slots) | {0}):
+        slot_dir = grove.slot_path(n)
+        for name in (*grove.config.shared, grove.config.local):
+            path = slot_dir / name
+            try:
+                resolved = path.resolve(strict=True)
+            except (FileNotFoundError, RuntimeError):
+                continue
+            if resolved in seen or not resolved.is_file():
+                continue
+            seen.add(resolved)
+            if resolved in main_shared:
+                found.append((None, resolved, name))
+            else:
+                found.append((n, resolved, name if n == 0 else f"{slot_dir.name}/{name}"))
+    return found
+
+
+def check_secrets(grove: Grove, slots: list[int]) -> list[Finding]:
+    security = grove.config.security
+    findings: list[Finding] = []
+    for n, path, shown in files_to_scan(grove, slots):
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for hit in secretscan.scan_text(
+            text, path, security.allow, security.production_aws_accounts
+        ):
+            detail = f", {hit.detail}" if hit.detail else ""
+            make = error if hit.level == "error" else warning
+            findings.append(
+                make(
+                    n,
+                    f"secrets.{hit.rule.id}",
+                    f"{shown}:{hit.line} {hit.key}: {hit.rule.what} ({hit.preview}{detail}; "
+                    f"fingerprint {hit.fingerprint})",
+                    "the shared .env must hold dev/staging values only: move it to your secret "
+                    f'manager; if it is a false positive, add "{hit.key}" or "{hit.fingerprint}"'
+                    " to [security] allow, or end the line with `# grove:allow`",
+                )
+            )
+    return findings
+
+
+def check_approval(grove: Grove) -> list[Finding]:
+    record = approval.read(grove)
+    if record is None:
+        return [
+            warning(
+                None,
+                "env.not-approved",
+                "the shared files have never been approved",
+                "review them, then `grove env approve` records their state",
+            )
+        ]
+    return [
+        error(
+            None,
+            "env.changed-since-approval",
+            change.summary(),
+            "a write from any slot reaches every slot: review the change (`git diff` cannot "
+            "see it), then `grove env approve`",
+        )
+        for change in approval.drift(grove, record)
+    ]

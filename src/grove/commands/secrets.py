@@ -1,0 +1,139 @@
+"""grove env approve and grove secrets pull: keep the shared file known and dev-only."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grove import approval, fsio, output, proc, secretscan
+from grove.errors import ConfigError, Refused, StepFailed
+from grove.slots import Grove
+
+
+@dataclass
+class ApproveResult:
+    files: dict[str, dict[str, Any]]
+    changes: list[approval.Drift]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "approved": [
+                {"file": name, "exists": info["sha256"] is not None, "keys": len(info["keys"])}
+                for name, info in self.files.items()
+            ],
+            "changes": [c.as_json() for c in self.changes],
+        }
+
+    def as_text(self) -> str:
+        lines = [change.summary() for change in self.changes]
+        for name, info in self.files.items():
+            state = f"{len(info['keys'])} keys" if info["sha256"] else "missing"
+            lines.append(f"approved {name} ({state})")
+        return "\n".join(lines)
+
+
+def approve(grove: Grove) -> ApproveResult:
+    record = approval.read(grove)
+    changes = approval.drift(grove, record) if record else []
+    return ApproveResult(approval.approve(grove), changes)
+
+
+@dataclass
+class PullResult:
+    file: Path
+    backup: Path | None
+    keys: int
+    change: approval.Drift | None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": str(self.file),
+            "backup": str(self.backup) if self.backup else None,
+            "keys": self.keys,
+            "change": self.change.as_json() if self.change else None,
+            "warnings": self.warnings,
+        }
+
+    def as_text(self) -> str:
+        lines = [f"wrote {self.file} ({self.keys} keys, mode 0600); approved"]
+        if self.backup:
+            lines.append(f"previous file kept as {self.backup.name}")
+        if self.change:
+            lines.append(self.change.summary())
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def _parse_or_refuse(text: str, command: str) -> int:
+    from dotenv.parser import parse_stream
+
+    keys = 0
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise StepFailed(
+                f"`{command}` printed a line that is not KEY=value "
+                f"(line {binding.original.line}); nothing was changed",
+                hint="make the command print dotenv format (e.g. --format env)",
+            )
+        if binding.key is not None:
+            keys += 1
+    if keys == 0:
+        raise StepFailed(
+            f"`{command}` printed no KEY=value lines; nothing was changed",
+            hint="check the command's output format and its login",
+        )
+    return keys
+
+
+def pull(grove: Grove) -> PullResult:
+    security = grove.config.security
+    if security.pull is None:
+        raise ConfigError(
+            f"{grove.config.path or grove.main / 'grove.toml'}: [secrets] pull is not set",
+            hint='e.g. [secrets] pull = "doppler secrets download --no-file --format env"',
+        )
+    target = grove.main / (security.pull_file or grove.config.shared[0])
+    output.narrate(f"running {security.pull}")
+    result = proc.run(["/bin/sh", "-c", security.pull], cwd=grove.main)
+    if result.returncode != 0:
+        tail = " | ".join(result.stderr.strip().splitlines()[-3:])
+        raise StepFailed(
+            f"`{security.pull}` exited with {result.returncode}; nothing was changed"
+            + (f": {tail}" if tail else ""),
+            hint="check that the secret manager's CLI is installed and logged in",
+        )
+    text = result.stdout if result.stdout.endswith("\n") else result.stdout + "\n"
+    keys = _parse_or_refuse(text, security.pull)
+    hits = secretscan.scan_text(text, target, security.allow, security.production_aws_accounts)
+    blocking = [h for h in hits if h.level == "error"]
+    if blocking:
+        listed = "; ".join(f"{h.key}: {h.rule.what} ({h.preview})" for h in blocking)
+        raise Refused(
+            f"the pulled values include production secrets, so nothing was written: {listed}",
+            hint="pull from the dev/staging config of your secret manager; the shared file "
+            "reaches every slot",
+            details={
+                "findings": [
+                    {"key": h.key, "rule": h.rule.id, "fingerprint": h.fingerprint}
+                    for h in blocking
+                ]
+            },
+        )
+    backup = None
+    if target.exists():
+        backup = fsio.backup_path(target)
+        shutil.copy2(target, backup)
+    fsio.write_atomic(target, text, mode=0o600)
+    record = approval.read(grove)
+    change = (
+        next((d for d in approval.drift(grove, record) if d.file == target.name), None)
+        if record
+        else None
+    )
+    approval.approve(grove)
+    warnings = [f"{h.key}: {h.rule.what} ({h.preview})" for h in hits]
+    return PullResult(target, backup, keys, change, warnings)
