@@ -8,6 +8,10 @@ from grove.slots import Grove
 
 
 def check_slot(grove: Grove, n: int) -> list[Finding]:
+    return check_database(grove, n) + check_compose_state(grove, n)
+
+
+def check_database(grove: Grove, n: int) -> list[Finding]:
     if grove.config.database is None:
         return []
     from grove import database
@@ -47,3 +51,115 @@ def check_slot(grove: Grove, n: int) -> list[Finding]:
             )
         ]
     return []
+
+
+COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+
+
+def compose_file(grove: Grove, n: int) -> str | None:
+    return next((f for f in COMPOSE_FILES if (grove.slot_path(n) / f).is_file()), None)
+
+
+def compose_project(grove: Grove, n: int) -> str:
+    """The project name compose uses for slot n: COMPOSE_PROJECT_NAME, else the folder name."""
+    import re
+
+    from grove import converge
+
+    name = converge.slot_env(grove, n).get("COMPOSE_PROJECT_NAME")
+    if name:
+        return name
+    # compose's default: the project directory's name, lowercased, [a-z0-9_-] only
+    return re.sub(r"[^a-z0-9_-]", "", grove.slot_path(n).name.lower())
+
+
+def check_compose_projects(grove: Grove, slots: list[int]) -> list[Finding]:
+    """Two slots sharing a compose project share containers and volumes: `down -v` in one
+    deletes the other's data."""
+    owners: dict[str, int] = {}
+    findings: list[Finding] = []
+    for n in slots:
+        if compose_file(grove, n) is None:
+            continue
+        project = compose_project(grove, n)
+        if project in owners:
+            findings.append(
+                error(
+                    n,
+                    "services.compose-shared-project",
+                    f"slot {n} and slot {owners[project]} both use compose project '{project}'",
+                    "set [env.derived] COMPOSE_PROJECT_NAME = \"{name}-wt{n}\", then "
+                    "`grove refresh --all`",
+                )
+            )
+        owners.setdefault(project, n)
+    return findings
+
+
+def check_compose_state(grove: Grove, n: int) -> list[Finding]:
+    """Containers of the slot's compose project that are not running or not healthy."""
+    import json
+    import shutil
+
+    from grove import converge, proc
+
+    if compose_file(grove, n) is None or shutil.which("docker") is None:
+        return []
+    project = compose_project(grove, n)
+    slot_dir = grove.slot_path(n)
+    argv = ["docker", "compose", "--project-directory", str(slot_dir), "-p", project]
+    for env_name in (*grove.config.shared, grove.config.local):
+        if (slot_dir / env_name).exists():
+            argv += ["--env-file", str(slot_dir / env_name)]
+    result = proc.run(
+        [*argv, "ps", "--all", "--format", "json"], cwd=slot_dir, env=converge.process_env(grove, n)
+    )
+    if result.returncode != 0:
+        tail = " | ".join(result.stderr.strip().splitlines()[-2:])
+        return [
+            warning(
+                n,
+                "services.compose-unavailable",
+                f"could not read compose project '{project}': {tail}",
+                "is the Docker engine running?",
+            )
+        ]
+    text = result.stdout.strip()
+    try:
+        rows = (
+            json.loads(text)
+            if text.startswith("[")
+            else [json.loads(line) for line in text.splitlines() if line.strip()]
+        )
+    except json.JSONDecodeError:
+        return [
+            warning(
+                n,
+                "services.compose-unavailable",
+                f"could not parse `docker compose ps` output for '{project}'",
+            )
+        ]
+    findings: list[Finding] = []
+    for row in rows if isinstance(rows, list) else []:
+        service = row.get("Service") or row.get("Name") or "?"
+        state = str(row.get("State", "")).lower()
+        health = str(row.get("Health", "")).lower()
+        if state and state != "running":
+            findings.append(
+                warning(
+                    n,
+                    "services.compose-down",
+                    f"compose service {service} in '{project}' is {state}",
+                    f"`grove exec {n} -- docker compose up -d {service}`",
+                )
+            )
+        elif health == "unhealthy":
+            findings.append(
+                warning(
+                    n,
+                    "services.compose-unhealthy",
+                    f"compose service {service} in '{project}' is unhealthy",
+                    f"`grove exec {n} -- docker compose logs {service}`",
+                )
+            )
+    return findings

@@ -74,6 +74,7 @@ def run(grove: Grove, numbers: list[int], all_slots: bool) -> ValidateResult:
         for items in pool.map(lambda n: services.check_slot(grove, n), targets):
             findings += items
         findings += port_checks.check_listeners(grove, targets, listening.result())
+    findings += services.check_compose_projects(grove, targets)
     findings += secret_checks.check_secrets(grove, targets)
     findings += secret_checks.check_approval(grove)
     if not chosen:

@@ -1,0 +1,145 @@
+"""validate's service checks for compose, against a fake `docker` on PATH.
+
+There is no Docker engine on these machines, so a small script stands in for `docker`: it
+records its arguments and environment and prints what `docker compose ps --format json`
+would. The port-table checks that a valid grove.toml cannot trigger live here too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from conftest import commit_all, write_config
+
+COMPOSE = "services:\n  db:\n    image: postgres:16\n  mail:\n    image: axllent/mailpit\n"
+
+
+@pytest.fixture
+def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "fake-bin"
+    folder.mkdir()
+    log = tmp_path / "docker-calls.jsonl"
+    script = folder / "docker"
+    script.write_text(
+        "#!/usr/bin/env python3\n"
+        "import json, os, sys\n"
+        f"with open({str(log)!r}, 'a') as f:\n"
+        "    f.write(json.dumps({'argv': sys.argv[1:], 'project_env':"
+        " os.environ.get('COMPOSE_PROJECT_NAME'), 'port': os.environ.get('PORT')}) + '\\n')\n"
+        "reply = os.environ.get('FAKE_COMPOSE_PS', '')\n"
+        "if reply == 'FAIL':\n"
+        "    sys.stderr.write('Cannot connect to the Docker daemon\\n'); sys.exit(1)\n"
+        "print(reply)\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def _compose_repo(repo: Path, grove) -> None:
+    (repo / "compose.yaml").write_text(COMPOSE)
+    commit_all(repo, "compose")
+    grove("create")
+
+
+def _ps(*rows: dict) -> str:
+    return "\n".join(json.dumps(r) for r in rows)
+
+
+def test_running_services_are_quiet_and_compose_gets_the_slots_files(
+    repo: Path, grove, fake_docker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _compose_repo(repo, grove)
+    monkeypatch.setenv("FAKE_COMPOSE_PS", _ps({"Service": "db", "State": "running"}))
+    result = grove("validate", "1", "--json")
+    assert result.json["findings"] == []
+    call = json.loads(fake_docker.read_text().splitlines()[-1])
+    slot = repo.parent / "myproject-wt1"
+    assert call["argv"] == [
+        "compose",
+        "--project-directory",
+        str(slot),
+        "-p",
+        "myproject-wt1",
+        "--env-file",
+        str(slot / ".env"),
+        "--env-file",
+        str(slot / ".env.local"),
+        "ps",
+        "--all",
+        "--format",
+        "json",
+    ]
+    assert call["port"] == "3001"
+
+
+def test_exited_and_unhealthy_services_are_reported(
+    repo: Path, grove, fake_docker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _compose_repo(repo, grove)
+    monkeypatch.setenv(
+        "FAKE_COMPOSE_PS",
+        _ps(
+            {"Service": "db", "State": "exited"},
+            {"Service": "mail", "State": "running", "Health": "unhealthy"},
+        ),
+    )
+    found = {(f["check"], f["level"]) for f in grove("validate", "1", "--json").json["findings"]}
+    assert found == {
+        ("services.compose-down", "warning"),
+        ("services.compose-unhealthy", "warning"),
+    }
+
+
+def test_an_unreachable_engine_is_a_warning(
+    repo: Path, grove, fake_docker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _compose_repo(repo, grove)
+    monkeypatch.setenv("FAKE_COMPOSE_PS", "FAIL")
+    findings = grove("validate", "1", "--json").json["findings"]
+    assert [(f["check"], f["level"]) for f in findings] == [
+        ("services.compose-unavailable", "warning")
+    ]
+    assert "Cannot connect to the Docker daemon" in findings[0]["message"]
+
+
+def test_without_a_compose_file_docker_is_never_called(
+    repo: Path, grove, fake_docker: Path
+) -> None:
+    grove("create")
+    assert grove("validate", "--json").json["findings"] == []
+    assert not fake_docker.exists()
+
+
+def test_slots_sharing_one_compose_project_is_an_error(
+    repo: Path, grove, fake_docker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_COMPOSE_PS", "")
+    (repo / ".env").write_text("COMPOSE_PROJECT_NAME=myapp\n")
+    _compose_repo(repo, grove)
+    findings = grove("validate", "--all", "--json").json["findings"]
+    assert [(f["slot"], f["check"]) for f in findings] == [(1, "services.compose-shared-project")]
+    write_config(repo, '[env.derived]\nCOMPOSE_PROJECT_NAME = "{name}-wt{n}"\n')
+    grove("refresh", "--all")
+    assert grove("validate", "--all", "--json").json["findings"] == []
+
+
+def test_port_duplicates_and_out_of_range_from_a_slot_beyond_the_limit(repo: Path, grove) -> None:
+    grove("create")
+    grove("create")  # slots 1 and 2 under the default slots = 3
+    # Now only 2 slots are allowed, so the config is valid, but slot 2 still exists:
+    # its PORT (3000 + 2) lands on main's API_PORT, and its HIGH port past 65535.
+    write_config(repo, "[grove]\nslots = 2\n[ports]\nPORT = 3000\nAPI_PORT = 3002\nHIGH = 65534\n")
+    findings = grove("validate", "--all", "--json").json["findings"]
+    found = {(f["slot"], f["check"], f["level"]) for f in findings}
+    assert (2, "ports.duplicate", "error") in found
+    assert (2, "ports.out-of-range", "error") in found
+    assert (2, "git.beyond-limit", "warning") in found
+    duplicate = next(f for f in findings if f["check"] == "ports.duplicate")
+    assert duplicate["message"] == "PORT=3002 collides with slot 0's API_PORT"
+    assert not any(f["check"].startswith("ports.") for f in findings if f["slot"] != 2)
