@@ -88,7 +88,7 @@ def check_compose_projects(grove: Grove, slots: list[int]) -> list[Finding]:
                     n,
                     "services.compose-shared-project",
                     f"slot {n} and slot {owners[project]} both use compose project '{project}'",
-                    "set [env.derived] COMPOSE_PROJECT_NAME = \"{name}-wt{n}\", then "
+                    'set [env.derived] COMPOSE_PROJECT_NAME = "{name}-wt{n}", then '
                     "`grove refresh --all`",
                 )
             )
