@@ -1,0 +1,33 @@
+"""The docs name every check validate can emit and every secret rule: they cannot drift."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from grove.secretscan import RULES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def emitted_check_ids() -> set[str]:
+    source = "\n".join(p.read_text() for p in (ROOT / "src" / "grove" / "checks").glob("*.py"))
+    return set(re.findall(r'"((?:env|ports|git|services)\.[a-z-]+)"', source))
+
+
+def test_every_check_id_is_documented() -> None:
+    doc = (ROOT / "docs" / "validate.md").read_text()
+    ids = emitted_check_ids() | {f"secrets.{rule.id}" for rule in RULES}
+    assert len(ids) > 30
+    missing = sorted(i for i in ids if f"`{i}`" not in doc)
+    assert missing == []
+
+
+def test_every_command_is_in_the_readme() -> None:
+    from grove.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text()
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    missing = [name for name in commands if f"`grove {name}" not in readme]
+    assert missing == []
