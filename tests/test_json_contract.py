@@ -39,6 +39,7 @@ CONTRACT = {
         "untracked",
         "ahead",
         "behind",
+        "lease",
     },
     ("env", "1"): {"slot", "path", "ports", "env", "masked"},
     ("switch", "1", "topic"): {"slot", "path", "branch", "created", "previous", "changes", "ran"},

@@ -76,7 +76,17 @@ def test_list_shows_branch_dirty_ahead_ports_and_env(repo: Path, grove, tmp_path
 def test_list_text_is_one_aligned_row_per_slot(repo: Path, grove) -> None:
     grove("create")
     out = grove("list").out.splitlines()
-    assert out[0].split() == ["slot", "branch", "state", "+/-", "ports", "env", "path"]
+    assert out[0].split() == [
+        "slot",
+        "branch",
+        "state",
+        "+/-",
+        "ports",
+        "env",
+        "held",
+        "by",
+        "path",
+    ]
     assert out[1].split()[0] == ">main"
     assert out[2].split()[0] == "wt1"
     assert out[1].index(str(repo)) == out[2].index(str(repo.parent / "myproject-wt1"))

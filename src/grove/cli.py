@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("branch")
     p.add_argument("--from", dest="start", metavar="REF", help="start point for a new branch")
 
+    _add_lease_parsers(sub, common)
+
+    p = sub.add_parser("agents", parents=[common], help="install grove into coding agents")
+    _add_agents_parser(p, common)
+
     p = sub.add_parser("remove", parents=[common], help="remove slot N (refuses to lose work)")
     p.add_argument("slot", type=_slot)
     p.add_argument("--force", action="store_true", help="discard uncommitted work and remove")
@@ -131,6 +136,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_db_parser(sub, common)
     return parser
+
+
+def _add_lease_parsers(sub: Any, common: _Parser) -> None:
+    p = sub.add_parser("take", parents=[common], help="hand a free slot to a new task")
+    p.add_argument("--branch", "-b", help="the task's branch (created from --from if new)")
+    p.add_argument("--from", dest="start", metavar="REF", help="start point (default: main's HEAD)")
+    p.add_argument("--label", default="", help="who or what holds the slot")
+    p.add_argument("--pid", type=int, help="the process that holds it (stale once it exits)")
+
+    p = sub.add_parser("release", parents=[common], help="end a slot's lease (the slot stays)")
+    p.add_argument("slot", nargs="?", type=_slot)
+    p.add_argument("--stale", action="store_true", help="only leases whose pid is gone")
+
+
+def _add_agents_parser(agents: argparse.ArgumentParser, common: _Parser) -> None:
+    sub = agents.add_subparsers(dest="agents_command", metavar="ACTION", parser_class=_Parser)
+    q = sub.add_parser("install", parents=[common], help="skills, permissions, hooks, AGENTS.md")
+    q.add_argument("agents", nargs="*", metavar="AGENT", help="claude codex cursor gemini (all)")
+    q.add_argument("--profile", choices=("default", "strict"), default="default")
+    q.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+    q = sub.add_parser("uninstall", parents=[common], help="remove exactly what install added")
+    q.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+    q = sub.add_parser("hook", parents=[common], help="called by agents: worktree hooks")
+    q.add_argument("event", choices=("worktree-create", "worktree-remove"))
 
 
 def _add_db_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -164,6 +193,10 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
 
         grove = open_grove(load_config=False)
         return init.run(grove, args.dry_run, args.force), 0
+    if command == "agents" and args.agents_command == "hook":
+        from grove.commands import agent_hooks
+
+        return agent_hooks.run(args.event, sys.stdin.read())
     grove = open_grove()
     if command == "create":
         from grove.commands import create
@@ -218,7 +251,29 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
         return remove.run(grove, args.slot, args.force, args.keep_db), 0
     if command == "db":
         return _dispatch_db(grove, args)
+    if command == "agents":
+        return _dispatch_agents(grove, args)
+    if command == "take":
+        from grove.commands import take
+
+        return take.take(
+            grove, branch=args.branch, start=args.start, label=args.label, pid=args.pid
+        ), 0
+    if command == "release":
+        from grove.commands import take
+
+        return take.release(grove, args.slot, args.stale), 0
     raise UsageError(f"unknown command {command!r}")
+
+
+def _dispatch_agents(grove: Grove, args: argparse.Namespace) -> tuple[output.Result, int]:
+    from grove import agents
+
+    if args.agents_command == "install":
+        return agents.install(grove, args.agents, args.profile, args.dry_run), 0
+    if args.agents_command == "uninstall":
+        return agents.uninstall(grove, args.dry_run), 0
+    raise UsageError("grove agents needs an action", hint="install, uninstall or hook")
 
 
 def _dispatch_db(grove: Grove, args: argparse.Namespace) -> tuple[output.Result, int]:

@@ -49,6 +49,20 @@ def check_layout(grove: Grove, layout: Layout) -> list[Finding]:
                     f"raise slots in grove.toml or `grove remove {slot.n}`",
                 )
             )
+    from grove import leases
+
+    for slot in layout.slots:
+        lease = leases.read(grove.state_dir, slot.n)
+        if lease is not None and lease.stale:
+            findings.append(
+                warning(
+                    slot.n,
+                    "git.stale-lease",
+                    f"slot {slot.n} is held by {lease.label or 'a task'} "
+                    f"whose pid {lease.pid} is gone",
+                    f"`grove release {slot.n} --stale` frees it",
+                )
+            )
     for wt in layout.foreign:
         if wt.bare:
             continue

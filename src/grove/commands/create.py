@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from grove import approval, converge, fsio, git, output, steps
+from grove import approval, converge, fsio, git, leases, output, steps
 from grove.converge import Change
 from grove.errors import NoFreeSlot, Refused, UsageError
 from grove.slots import LOCK_TIMEOUT, Grove, discover, lowest_free
@@ -102,9 +102,12 @@ def check_request(grove: Grove, n: int | None, branch: str | None, start: str | 
     return Request(n, branch, new_branch, start_sha)
 
 
-def allocate(grove: Grove, request: Request) -> tuple[int, bool, list[Change]]:
+def allocate(
+    grove: Grove, request: Request, lease: leases.Lease | None = None
+) -> tuple[int, bool, list[Change]]:
     """Pick the slot and add its worktree, under the grove lock (git worktree add is not
-    safe to run concurrently: duplicate registrations and config.lock failures)."""
+    safe to run concurrently: duplicate registrations and config.lock failures). A lease,
+    when given, is written under the same lock, so no other take sees the slot as free."""
     with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove create"):
         layout = discover(grove)
         n = request.n if request.n is not None else lowest_free(grove, layout)
@@ -141,6 +144,8 @@ def allocate(grove: Grove, request: Request) -> tuple[int, bool, list[Change]]:
                 grove.main, path, request.start_sha, request.branch, request.new_branch
             )
         changes = converge.ensure_ignored(grove) + converge.write_local(grove, 0)
+        if lease is not None:
+            leases.write(grove.state_dir, replace(lease, slot=n))
     return n, resumed, changes
 
 
@@ -176,6 +181,19 @@ def run(grove: Grove, n: int | None, branch: str | None, start: str | None) -> C
     request = check_request(grove, n, branch, start)
     template = prepare_database(grove)
     n, resumed, changes = allocate(grove, request)
+    return finish(grove, n, request=request, template=template, resumed=resumed, changes=changes)
+
+
+def finish(
+    grove: Grove,
+    n: int,
+    *,
+    request: Request,
+    template: dict[str, Any] | None,
+    resumed: bool,
+    changes: list[Change],
+) -> CreateResult:
+    """Everything after the worktree exists: links, local file, setup, database."""
     links, notes = converge.link_shared(grove, n)
     changes += links + converge.write_local(grove, n)
     if approval.record_initial(grove):

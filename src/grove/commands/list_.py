@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grove import git, output, ports, steps
+from grove import git, leases, output, ports, steps
 from grove.checks import env as env_checks
 from grove.errors import GroveError
 from grove.slots import Grove, Slot, discover
@@ -32,6 +32,7 @@ class SlotRow:
     setup_complete: bool = True
     current: bool = False
     database: str | None = None  # "up" | "down" | "none"; None without [database]
+    lease: leases.Lease | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,8 @@ class SlotRow:
             "env": {"ok": not self.env_problems, "problems": self.env_problems},
             "setup_complete": self.setup_complete,
             "database": self.database,
+            "held": self.lease is not None,
+            "lease": self.lease.as_json() if self.lease else None,
         }
 
 
@@ -70,7 +73,7 @@ class ListResult:
         for row in self.rows:
             name = "main" if row.slot == 0 else f"wt{row.slot}"
             if not row.exists:
-                blanks = ["", "", "", "", ""] + ([""] if self.has_database else [])
+                blanks = ["", "", "", "", "", ""] + ([""] if self.has_database else [])
                 table_rows.append([f" {name}", "(missing)", *blanks[1:], str(row.path)])
                 continue
             where = row.branch or f"({(row.head or '')[:8]})"
@@ -84,19 +87,21 @@ class ListResult:
             env = "ok" if not row.env_problems else f"{len(row.env_problems)} problem(s)"
             if not row.setup_complete:
                 env += ", setup incomplete"
-            table_rows.append(
-                [
-                    f"{'>' if row.current else ' '}{name}",
-                    where,
-                    state,
-                    sync,
-                    port_text,
-                    env,
-                    str(row.path),
-                ]
-            )
+            held = row.lease.describe() if row.lease else ("-" if row.slot == 0 else "free")
+            cells = [
+                f"{'>' if row.current else ' '}{name}",
+                where,
+                state,
+                sync,
+                port_text,
+                env,
+                held,
+            ]
+            if self.has_database:
+                cells.append(row.database or "")
+            table_rows.append([*cells, str(row.path)])
         legend = "ports: " + " ".join(self.rows[0].ports) + "  (* = listening)" if self.rows else ""
-        headers = ["slot", "branch", "state", "+/-", "ports", "env"]
+        headers = ["slot", "branch", "state", "+/-", "ports", "env", "held by"]
         headers += ["db"] if self.has_database else []
         body = output.table([*headers, "path"], table_rows)
         return body + ("\n" + legend if legend else "")
@@ -105,6 +110,7 @@ class ListResult:
 def _row(grove: Grove, slot: Slot) -> SlotRow:
     row = SlotRow(slot.n, slot.path, slot.exists, slot.registered)
     row.current = grove.current == slot.n
+    row.lease = leases.read(grove.state_dir, slot.n)
     if not slot.exists:
         return row
     try:

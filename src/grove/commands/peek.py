@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grove import git
+from grove import git, leases
 from grove.commands import existing_slot
 from grove.slots import Grove
 
@@ -24,6 +24,7 @@ class PeekResult:
     untracked: int
     ahead: int | None
     behind: int | None
+    lease: leases.Lease | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -39,11 +40,14 @@ class PeekResult:
             "untracked": self.untracked,
             "ahead": self.ahead,
             "behind": self.behind,
+            "lease": self.lease.as_json() if self.lease else None,
         }
 
     def as_text(self) -> str:
         where = self.branch or f"detached at {(self.head or '')[:12]}"
         lines = [f"slot {self.slot}: {where}  ({self.path})"]
+        if self.lease:
+            lines.append(f"held by {self.lease.describe()}")
         if self.ahead is not None:
             lines.append(f"upstream: +{self.ahead} -{self.behind}")
         lines.append(
@@ -74,4 +78,5 @@ def run(grove: Grove, n: int | None, count: int = 5) -> PeekResult:
         untracked=len(st.untracked),
         ahead=st.ahead,
         behind=st.behind,
+        lease=leases.read(grove.state_dir, n),
     )

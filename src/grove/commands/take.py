@@ -1,0 +1,183 @@
+"""grove take / grove release: hand a warm slot to a new task, and give it back."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grove import converge, fsio, git, leases, output
+from grove.commands import create
+from grove.converge import Change
+from grove.errors import NoFreeSlot, Refused, UsageError
+from grove.slots import LOCK_TIMEOUT, Grove, discover, lowest_free
+
+
+@dataclass
+class TakeResult:
+    slot: int
+    path: Path
+    branch: str | None
+    head: str
+    ports: dict[str, int]
+    created: bool
+    lease: leases.Lease
+    changes: list[Change] = field(default_factory=list)
+    synced: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "slot": self.slot,
+            "path": str(self.path),
+            "branch": self.branch,
+            "head": self.head,
+            "ports": self.ports,
+            "created": self.created,
+            "lease": self.lease.as_json(),
+            "changes": [c.as_json() for c in self.changes],
+            "synced": self.synced,
+        }
+
+    def as_text(self) -> str:
+        return str(self.path)
+
+
+def _free_clean_slot(grove: Grove) -> int | None:
+    """The lowest existing slot with no lease, finished setup, and a clean work tree."""
+    from grove import steps
+
+    for slot in discover(grove).slots:
+        if slot.n == 0 or slot.n >= grove.config.slots or not (slot.registered and slot.exists):
+            continue
+        if leases.read(grove.state_dir, slot.n) is not None:
+            continue
+        if not steps.setup_complete(grove, slot.n):
+            continue
+        if git.status(slot.path).dirty:
+            output.narrate(f"slot {slot.n} is free but has uncommitted work; skipping it")
+            continue
+        return slot.n
+    return None
+
+
+def take(
+    grove: Grove,
+    *,
+    branch: str | None,
+    start: str | None,
+    label: str,
+    pid: int | None,
+    session: str | None = None,
+) -> TakeResult:
+    request = create.check_request(grove, None, branch, start)
+    template = create.prepare_database(grove)
+    lease = leases.Lease(0, label, pid, time.time(), session)
+    with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove take"):
+        n = _free_clean_slot(grove)
+        if n is not None:
+            if branch is not None and not request.new_branch:
+                holder = create.branch_holder(grove, branch)
+                if holder is not None and grove.index_for(holder) != n:
+                    create.check_branch_free(grove, branch)
+            leases.write(grove.state_dir, leases.Lease(n, label, pid, lease.since, session))
+        elif lowest_free(grove, discover(grove)) is None:
+            held = [s.n for s in discover(grove).slots if s.n > 0]
+            raise NoFreeSlot(
+                f"no free slot: slots {', '.join(map(str, held))} are held or have "
+                f"uncommitted work, and [grove] slots = {grove.config.slots} allows no more",
+                hint="`grove list` shows who holds what; `grove release N` ends a lease",
+            )
+    if n is None:
+        # A new slot: create it with the lease written under the allocation lock.
+        n, resumed, changes = create.allocate(grove, request, lease)
+        made = create.finish(
+            grove, n, request=request, template=template, resumed=resumed, changes=changes
+        )
+        taken = leases.read(grove.state_dir, n) or lease
+        return TakeResult(
+            n,
+            made.path,
+            made.branch,
+            made.head,
+            made.ports,
+            True,
+            taken,
+            made.changes,
+            made.setup.ran,
+        )
+    try:
+        return _hand_over(grove, n, request)
+    except BaseException:
+        leases.end(grove.state_dir, n)  # the task never started: the slot is free again
+        raise
+
+
+def _hand_over(grove: Grove, n: int, request: create.Request) -> TakeResult:
+    path = grove.slot_path(n)
+    if request.branch is None:
+        git.switch_detached(path, request.start_sha)
+    elif request.new_branch:
+        git.switch(path, request.branch, create_from=request.start_sha)
+    elif git.status(path).branch != request.branch:
+        git.switch(path, request.branch)
+    links, _ = converge.link_shared(grove, n)
+    changes = links + converge.write_local(grove, n)
+    synced: list[str] = []
+    if grove.config.database is not None:
+        from grove import database
+
+        database.provision(grove, n)
+        synced += database.run_migrations(grove, n)
+    status = git.status(path)
+    lease = leases.read(grove.state_dir, n)
+    assert lease is not None
+    return TakeResult(
+        n,
+        path,
+        status.branch,
+        status.oid or request.start_sha,
+        grove.config.ports_for(n),
+        False,
+        lease,
+        changes,
+        synced,
+    )
+
+
+@dataclass
+class ReleaseResult:
+    released: list[dict[str, Any]]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"released": self.released}
+
+    def as_text(self) -> str:
+        if not self.released:
+            return "nothing to release"
+        return "\n".join(f"released slot {r['slot']} ({r['label']})" for r in self.released)
+
+
+def release(grove: Grove, n: int | None, stale_only: bool) -> ReleaseResult:
+    if n is None and stale_only:
+        targets = [s.n for s in discover(grove).slots if s.n > 0]
+    else:
+        targets = [grove.resolve_slot(n)]
+    released: list[dict[str, Any]] = []
+    with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove release"):
+        for slot in targets:
+            lease = leases.read(grove.state_dir, slot)
+            if lease is None:
+                if n is not None:
+                    raise UsageError(f"slot {slot} is not held", hint="`grove list` shows leases")
+                continue
+            if stale_only and not lease.stale:
+                if n is not None:
+                    raise Refused(
+                        f"slot {slot}'s lease is not stale: pid {lease.pid} is alive",
+                        hint=f"`grove release {slot}` ends it anyway",
+                    )
+                continue
+            leases.end(grove.state_dir, slot)
+            released.append({"slot": slot, "label": lease.label, "pid": lease.pid})
+    return ReleaseResult(released)
