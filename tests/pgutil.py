@@ -22,7 +22,10 @@ def require_unprivileged() -> None:
 
 
 def port_free(port: int) -> bool:
+    """Nobody listens on port. SO_REUSEADDR, as servers bind: a TIME_WAIT left by a closed
+    client connection does not count as taken, a listener does."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
