@@ -42,7 +42,16 @@ CONTRACT = {
         "lease",
     },
     ("env", "1"): {"slot", "path", "ports", "env", "masked"},
-    ("switch", "1", "topic"): {"slot", "path", "branch", "created", "previous", "changes", "ran"},
+    ("switch", "1", "topic"): {
+        "slot",
+        "path",
+        "branch",
+        "created",
+        "previous",
+        "changes",
+        "ran",
+        "skipped",
+    },
     ("remove", "1"): {
         "slot",
         "path",

@@ -45,6 +45,7 @@ class DatabaseConfig:
     seed_inputs: tuple[str, ...] = ()
     migrate: tuple[str, ...] = ()
     migrate_status: str | None = None
+    migrations: tuple[str, ...] = ()  # globs: migrate runs again only when these change
     bin: str | None = None
 
 
@@ -69,6 +70,9 @@ class Config:
     local: str = ".env.local"
     derived: tuple[tuple[str, str], ...] = ()
     setup_copy: tuple[str, ...] = ()
+    setup_copy_configured: bool = False  # without it, .worktreeinclude lists what to copy
+    setup_inputs: tuple[str, ...] = ()  # globs whose change re-runs [setup] run, with lockfiles
+    reset_disposable: tuple[str, ...] = ()  # ignored build output `release --reset` removes
     setup_run: tuple[str, ...] = ()
     refresh_run: tuple[str, ...] = ()
     switch_run: tuple[str, ...] = ()
@@ -84,7 +88,8 @@ _SCHEMA: dict[str, set[str]] = {
     "grove": {"slots", "naming"},
     "ports": set(),  # any env-style key, plus "stride"
     "env": {"shared", "local", "derived"},
-    "setup": {"copy", "run"},
+    "setup": {"copy", "run", "inputs"},
+    "reset": {"disposable"},
     "refresh": {"run"},
     "switch": {"run"},
     "security": {"allow", "production_aws_accounts"},
@@ -98,6 +103,7 @@ _SCHEMA: dict[str, set[str]] = {
         "seed",
         "seed_inputs",
         "migrate",
+        "migrations",
         "migrate_status",
         "bin",
     },
@@ -232,6 +238,12 @@ def parse(data: dict[str, Any], path: Path) -> Config:
         local=local,
         derived=tuple(derived),
         setup_copy=copy,
+        setup_copy_configured="copy" in setup,
+        setup_inputs=r.texts(setup.get("inputs", []), "[setup] inputs"),
+        reset_disposable=tuple(
+            r.relative_path(v.rstrip("/"), "[reset] disposable")
+            for v in r.texts(r.table(data, "reset").get("disposable", []), "[reset] disposable")
+        ),
         setup_run=r.texts(setup.get("run", []), "[setup] run"),
         refresh_run=r.texts(r.table(data, "refresh").get("run", []), "[refresh] run"),
         switch_run=r.texts(r.table(data, "switch").get("run", []), "[switch] run"),
@@ -283,6 +295,7 @@ def _parse_database(
         ),
         migrate=r.texts(table.get("migrate", []), "[database] migrate"),
         migrate_status=None if status is None else r.text(status, "[database] migrate_status"),
+        migrations=r.texts(table.get("migrations", []), "[database] migrations"),
         bin=None if bin_dir is None else r.text(bin_dir, "[database] bin"),
     )
 

@@ -288,3 +288,26 @@ def tracked(path: Path, names: Sequence[str]) -> set[str]:
         return set()
     out = _check(_git(path, "ls-files", "-z", "--", *names, read_only=True))
     return {name for name in out.split("\0") if name}
+
+
+def untracked_matching(repo: Path, patterns_file: Path) -> list[str]:
+    """Untracked paths matching a gitignore-syntax file (folders collapsed)."""
+    out = _check(
+        _git(
+            repo,
+            "ls-files",
+            "-z",
+            "--others",
+            "--ignored",
+            f"--exclude-from={patterns_file}",
+            "--directory",
+            read_only=True,
+        )
+    )
+    return sorted(name for name in out.split("\0") if name)
+
+
+def discard_changes(path: Path) -> None:
+    """Tracked changes and untracked files (never ignored ones) are thrown away."""
+    _check(_git(path, "reset", "--hard", "--quiet"))
+    _check(_git(path, "clean", "-fd", "--quiet"))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from grove import converge, fsio, output, proc, state
 from grove.errors import StepFailed
@@ -29,8 +31,46 @@ class StepsReport:
     notes: list[str] = field(default_factory=list)
 
 
+LOCKFILES = (
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "pnpm-lock.yaml",
+    "yarn.lock",
+    "bun.lockb",
+    "bun.lock",
+    "uv.lock",
+    "poetry.lock",
+    "Pipfile.lock",
+    "pdm.lock",
+    "Gemfile.lock",
+    "composer.lock",
+    "Cargo.lock",
+    "go.sum",
+)
+
+
+def copy_paths(grove: Grove) -> list[str]:
+    """What setup copies from main: [setup] copy, else what .worktreeinclude names.
+
+    .worktreeinclude (gitignore syntax, read by Claude Code and worktrunk) lists ignored files
+    a new worktree needs; only paths that git ignores are taken, and never grove's own env
+    files, which every slot gets its own way.
+    """
+    if grove.config.setup_copy_configured:
+        return list(grove.config.setup_copy)
+    include = grove.main / ".worktreeinclude"
+    if not include.is_file():
+        return []
+    from grove import git
+
+    candidates = git.untracked_matching(grove.main, include)
+    ignored = git.check_ignore(grove.main, candidates)
+    own = {grove.config.local, *grove.config.shared}
+    return [p.rstrip("/") for p in candidates if p in ignored and p.rstrip("/") not in own]
+
+
 def setup_steps(grove: Grove) -> list[Step]:
-    steps = [Step(f"copy:{path}", "copy", path) for path in grove.config.setup_copy]
+    steps = [Step(f"copy:{path}", "copy", path) for path in copy_paths(grove)]
     for i, command in enumerate(grove.config.setup_run):
         digest = hashlib.sha256(command.encode()).hexdigest()[:12]
         steps.append(Step(f"run:{i}:{digest}", "run", command))
@@ -65,7 +105,107 @@ def run_setup(grove: Grove, n: int) -> StepsReport:
         done.append(step.id)
         record["setup_done"] = done
         record["setup_updated"] = time.time()
+        if all(s.id in done for s in steps):
+            # The install now matches these inputs: the next sync skips it if they stay put.
+            record["install_digest"] = install_digest(grove, n)
         state.write_slot_state(grove.state_dir, n, record)
+    return report
+
+
+def _digest_files(root: Path, names: list[str]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(set(names)):
+        path = root / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _matching(root: Path, patterns: tuple[str, ...] | list[str]) -> list[str]:
+    names: list[str] = []
+    for pattern in patterns:
+        names += [str(p.relative_to(root)) for p in root.glob(pattern) if p.is_file()]
+    return names
+
+
+def install_digest(grove: Grove, n: int) -> str:
+    """The lockfiles and [setup] inputs of slot n, as one hash."""
+    root = grove.slot_path(n)
+    names = [name for name in LOCKFILES if (root / name).is_file()]
+    names += _matching(root, ["requirements*.txt", *grove.config.setup_inputs])
+    return _digest_files(root, names)
+
+
+def migrations_digest(grove: Grove, n: int) -> str | None:
+    db = grove.config.database
+    if db is None or not db.migrations:
+        return None  # unknown: migrate always runs
+    root = grove.slot_path(n)
+    return _digest_files(root, _matching(root, db.migrations))
+
+
+@dataclass
+class SyncReport:
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    database: dict[str, Any] | None = None  # what provisioning did, when [database] is set
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ran": self.ran, "skipped": self.skipped}
+
+
+def pending_sync(grove: Grove, n: int) -> list[str]:
+    """What sync would run now (for --dry-run), without running anything."""
+    record = state.read_slot_state(grove.state_dir, n)
+    pending: list[str] = []
+    if (
+        grove.config.setup_run
+        and n != 0
+        and record.get("install_digest") != install_digest(grove, n)
+    ):
+        pending += list(grove.config.setup_run)
+    db = grove.config.database
+    if db is not None and db.migrate:
+        now = migrations_digest(grove, n)
+        if now is None or record.get("migrations_digest") != now:
+            pending += list(db.migrate)
+    return pending
+
+
+def sync(grove: Grove, n: int) -> SyncReport:
+    """Bring a slot's runtime in line with its checkout: its database provisioned and up,
+    the install re-run only when the lockfiles changed, and migrate only when the
+    migrations did. Both digests are recorded, so the next sync can tell."""
+    report = SyncReport()
+    if grove.config.database is not None:
+        from grove import database
+
+        report.database = database.provision(grove, n).as_json()
+    record = state.read_slot_state(grove.state_dir, n)
+    if grove.config.setup_run and n != 0:
+        now = install_digest(grove, n)
+        if record.get("install_digest") == now:
+            report.skipped.append("install: lockfiles and [setup] inputs unchanged")
+        else:
+            for command in grove.config.setup_run:
+                output.narrate(f"[install] {command} (lockfiles changed)")
+                _run(grove, n, command, "setup")
+                report.ran.append(command)
+            record["install_digest"] = now
+            state.write_slot_state(grove.state_dir, n, record)
+    db = grove.config.database
+    if db is not None and db.migrate:
+        from grove import database
+
+        now_migrations = migrations_digest(grove, n)
+        if now_migrations is not None and record.get("migrations_digest") == now_migrations:
+            report.skipped.append("migrate: migration files unchanged")
+        else:
+            report.ran += database.run_migrations(grove, n)
+            if now_migrations is not None:
+                record = state.read_slot_state(grove.state_dir, n)
+                record["migrations_digest"] = now_migrations
+                state.write_slot_state(grove.state_dir, n, record)
     return report
 
 

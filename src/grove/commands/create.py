@@ -170,10 +170,10 @@ def provision_database(
         return None
     from grove import database
 
-    provisioned = database.provision(grove, n)
-    report = provisioned.as_json()
+    synced = steps.sync(grove, n)
+    report = dict(synced.database or {})
     report["template"] = template
-    report["migrated"] = database.run_migrations(grove, n) if provisioned.cloned else []
+    report["migrated"] = [cmd for cmd in synced.ran if cmd in database.config_of(grove).migrate]
     return report
 
 

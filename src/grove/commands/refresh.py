@@ -67,26 +67,24 @@ def _pending_database(grove: Grove, n: int) -> list[dict[str, Any]]:
         pending.append({"slot": n, "step": "clone the database template"})
     elif not state.running and db.mode == "cluster":
         pending.append({"slot": n, "step": "start the database"})
-    pending += [{"slot": n, "step": cmd} for cmd in db.migrate]
     return pending
 
 
-def _converge_database(grove: Grove, n: int) -> list[dict[str, Any]]:
-    """Make sure slot n's database exists and runs, then apply migrations."""
+def _converge_runtime(grove: Grove, n: int) -> list[dict[str, Any]]:
+    """Make sure slot n's database exists and runs; install and migrate what changed."""
     if grove.config.database is None:
-        return []
+        return [{"slot": n, "step": cmd, "phase": "sync"} for cmd in steps.sync(grove, n).ran]
     from grove import database
 
     ran: list[dict[str, Any]] = []
     database.ensure_template(grove)
-    provisioned = database.provision(grove, n)
-    if provisioned.cloned:
+    report = steps.sync(grove, n)
+    provisioned = report.database or {}
+    if provisioned.get("cloned"):
         ran.append({"slot": n, "step": "clone the database template", "phase": "database"})
-    if provisioned.started:
+    if provisioned.get("started"):
         ran.append({"slot": n, "step": "start the database", "phase": "database"})
-    ran += [
-        {"slot": n, "step": cmd, "phase": "migrate"} for cmd in database.run_migrations(grove, n)
-    ]
+    ran += [{"slot": n, "step": cmd, "phase": "sync"} for cmd in report.ran]
     return ran
 
 
@@ -113,13 +111,14 @@ def run(grove: Grove, numbers: list[int], all_slots: bool, dry_run: bool) -> Ref
         if dry_run:
             result.pending += [{"slot": n, "step": s.label} for s in steps.pending_setup(grove, n)]
             result.pending += _pending_database(grove, n)
+            result.pending += [{"slot": n, "step": cmd} for cmd in steps.pending_sync(grove, n)]
             result.pending += [{"slot": n, "step": cmd} for cmd in grove.config.refresh_run]
             continue
         if n != 0:
             report = steps.run_setup(grove, n)
             result.ran += [{"slot": n, "step": label, "phase": "setup"} for label in report.ran]
             result.notes += report.notes
-        result.ran += _converge_database(grove, n)
+        result.ran += _converge_runtime(grove, n)
         for cmd in steps.run_commands(grove, n, grove.config.refresh_run, "refresh"):
             result.ran.append({"slot": n, "step": cmd, "phase": "refresh"})
     return result

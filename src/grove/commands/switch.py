@@ -23,6 +23,7 @@ class SwitchResult:
     previous: str | None
     changes: list[Change] = field(default_factory=list)
     ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -33,6 +34,7 @@ class SwitchResult:
             "previous": self.previous,
             "changes": [c.as_json() for c in self.changes],
             "ran": self.ran,
+            "skipped": self.skipped,
         }
 
     def as_text(self) -> str:
@@ -73,10 +75,8 @@ def run(grove: Grove, n: int, branch: str, start: str | None) -> SwitchResult:
     result = SwitchResult(n, slot.path, branch, created, st.branch)
     links, _ = converge.link_shared(grove, n)
     result.changes += links + converge.write_local(grove, n)
-    if grove.config.database is not None:
-        from grove import database
-
-        database.provision(grove, n)
-        result.ran += database.run_migrations(grove, n)
+    synced = steps.sync(grove, n)
+    result.ran += synced.ran
+    result.skipped = synced.skipped
     result.ran += steps.run_commands(grove, n, grove.config.switch_run, "switch")
     return result

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grove import converge, fsio, git, leases, output
+from grove import converge, fsio, git, leases, output, steps
 from grove.commands import create
 from grove.converge import Change
 from grove.errors import NoFreeSlot, Refused, UsageError
@@ -24,7 +24,7 @@ class TakeResult:
     created: bool
     lease: leases.Lease
     changes: list[Change] = field(default_factory=list)
-    synced: list[str] = field(default_factory=list)
+    synced: dict[str, list[str]] = field(default_factory=dict)  # {"ran": [...], "skipped": [...]}
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -104,7 +104,7 @@ def take(
             True,
             taken,
             made.changes,
-            made.setup.ran,
+            {"ran": made.setup.ran, "skipped": made.setup.skipped},
         )
     try:
         return _hand_over(grove, n, request)
@@ -123,12 +123,7 @@ def _hand_over(grove: Grove, n: int, request: create.Request) -> TakeResult:
         git.switch(path, request.branch)
     links, _ = converge.link_shared(grove, n)
     changes = links + converge.write_local(grove, n)
-    synced: list[str] = []
-    if grove.config.database is not None:
-        from grove import database
-
-        database.provision(grove, n)
-        synced += database.run_migrations(grove, n)
+    synced = steps.sync(grove, n)
     status = git.status(path)
     lease = leases.read(grove.state_dir, n)
     assert lease is not None
@@ -141,7 +136,7 @@ def _hand_over(grove: Grove, n: int, request: create.Request) -> TakeResult:
         False,
         lease,
         changes,
-        synced,
+        {"ran": synced.ran, "skipped": synced.skipped},
     )
 
 
