@@ -42,6 +42,7 @@ def test_switch_to_a_branch_checked_out_elsewhere_is_refused(repo: Path, grove) 
 
 
 def test_remove_a_clean_slot_reports_ignored_content(repo: Path, grove) -> None:
+    write_config(repo, '[setup]\ncopy = ["node_modules"]\n')  # grove can recreate it
     grove("create")
     slot = repo.parent / "myproject-wt1"
     (slot / "node_modules").mkdir()

@@ -148,6 +148,13 @@ def _add_lease_parsers(sub: Any, common: _Parser) -> None:
     p = sub.add_parser("release", parents=[common], help="end a slot's lease (the slot stays)")
     p.add_argument("slot", nargs="?", type=_slot)
     p.add_argument("--stale", action="store_true", help="only leases whose pid is gone")
+    p.add_argument(
+        "--reset",
+        action="store_true",
+        help="clean start: detached at main's HEAD, build output removed, db reset",
+    )
+    p.add_argument("--from", dest="start", metavar="REF", help="with --reset: where to detach")
+    p.add_argument("--force", action="store_true", help="with --reset: discard uncommitted work")
 
 
 def _add_agents_parser(agents: argparse.ArgumentParser, common: _Parser) -> None:
@@ -262,7 +269,9 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
     if command == "release":
         from grove.commands import take
 
-        return take.release(grove, args.slot, args.stale), 0
+        return take.release(
+            grove, args.slot, args.stale, reset=args.reset, start=args.start, force=args.force
+        ), 0
     raise UsageError(f"unknown command {command!r}")
 
 

@@ -69,6 +69,24 @@ def copy_paths(grove: Grove) -> list[str]:
     return [p.rstrip("/") for p in candidates if p in ignored and p.rstrip("/") not in own]
 
 
+def unrecreatable(grove: Grove, ignored: list[str]) -> list[str]:
+    """Ignored entries grove could not bring back: not the local file or a shared link, not
+    copied by setup, not disposable build output. Deleting them loses someone's work."""
+    keep = {
+        grove.config.local,
+        *grove.config.shared,
+        *copy_paths(grove),
+        *grove.config.reset_disposable,
+    }
+    keep = {k.rstrip("/") for k in keep}
+
+    def covered(entry: str) -> bool:
+        name = entry.rstrip("/")
+        return any(name == k or name.startswith(k + "/") for k in keep)
+
+    return [entry for entry in ignored if not covered(entry)]
+
+
 def setup_steps(grove: Grove) -> list[Step]:
     steps = [Step(f"copy:{path}", "copy", path) for path in copy_paths(grove)]
     for i, command in enumerate(grove.config.setup_run):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grove import fsio, git, output, state
+from grove import fsio, git, output, state, steps
 from grove.commands import existing_slot
 from grove.errors import Refused, UsageError
 from grove.slots import LOCK_TIMEOUT, Grove
@@ -77,6 +77,13 @@ def run(grove: Grove, n: int, force: bool, keep_db: bool = False) -> RemoveResul
     locked = slot.worktree.locked if slot.worktree else None
     reasons, files = risks(slot.path, locked)
     ignored = git.ignored(slot.path)
+    lost = steps.unrecreatable(grove, ignored)
+    if lost:
+        files["ignored_unrecreatable"] = lost
+        reasons.append(
+            f"{len(lost)} git-ignored path(s) grove cannot recreate (git deletes them without "
+            f"asking): {', '.join(lost[:5])}"
+        )
     if reasons and not force:
         raise Refused(
             f"slot {n} has work that removing would lose: " + "; ".join(reasons),

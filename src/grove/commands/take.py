@@ -143,17 +143,91 @@ def _hand_over(grove: Grove, n: int, request: create.Request) -> TakeResult:
 @dataclass
 class ReleaseResult:
     released: list[dict[str, Any]]
+    reset: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"released": self.released}
+        return {"released": self.released, "reset": self.reset}
 
     def as_text(self) -> str:
-        if not self.released:
-            return "nothing to release"
-        return "\n".join(f"released slot {r['slot']} ({r['label']})" for r in self.released)
+        lines = [f"released slot {r['slot']} ({r['label']})" for r in self.released]
+        if self.reset:
+            lines.append(f"slot {self.reset['slot']} reset to {self.reset['head'][:12]}")
+            if self.reset["discarded"]:
+                lines.append("--force discarded: " + ", ".join(self.reset["discarded"]))
+            if self.reset["removed"]:
+                lines.append("removed build output: " + ", ".join(self.reset["removed"]))
+            if self.reset["database"]:
+                lines.append("database reset to the template")
+        return "\n".join(lines) or "nothing to release"
 
 
-def release(grove: Grove, n: int | None, stale_only: bool) -> ReleaseResult:
+def reset_slot(grove: Grove, n: int, start: str | None, force: bool) -> dict[str, Any]:
+    """A clean start for the next task: detached at main's HEAD (or start), build output
+    gone, dependencies and database kept warm (the database back at the template)."""
+    from grove.commands import existing_slot
+    from grove.commands.remove import risks
+
+    if n == 0:
+        raise UsageError("main (slot 0) is not reset by grove")
+    slot = existing_slot(grove, n)
+    start_sha = git.rev_parse(grove.main, start or "HEAD")
+    if start_sha is None:
+        raise UsageError(f"--from {start!r} is not a commit")
+    reasons, files = risks(slot.path, None)
+    discarded = [*files.get("changed", []), *files.get("untracked", [])]
+    if reasons and not force:
+        raise Refused(
+            f"slot {n} has work a reset would lose: " + "; ".join(reasons),
+            hint=f"commit or push it, or `grove release {n} --reset --force` to discard it",
+            details={"slot": n, "reasons": reasons, **files},
+        )
+    if discarded:
+        git.discard_changes(slot.path)
+    git.switch_detached(slot.path, start_sha)
+    removed = []
+    for relative in grove.config.reset_disposable:
+        target = slot.path / relative
+        if target.exists() or target.is_symlink():
+            fsio.remove_tree(target)
+            removed.append(relative)
+    links, _ = converge.link_shared(grove, n)
+    converge.write_local(grove, n)
+    database_reset = False
+    if grove.config.database is not None:
+        from grove import database
+
+        database.reset(grove, n)
+        database.run_migrations(grove, n)
+        database_reset = True
+    synced = steps.sync(grove, n)  # the install follows the lockfile at the new HEAD
+    return {
+        "slot": n,
+        "head": start_sha,
+        "discarded": discarded if force else [],
+        "removed": removed,
+        "database": database_reset,
+        "synced": synced.as_json(),
+        "relinked": [c.path for c in links],
+    }
+
+
+def release(
+    grove: Grove,
+    n: int | None,
+    stale_only: bool,
+    *,
+    reset: bool = False,
+    start: str | None = None,
+    force: bool = False,
+) -> ReleaseResult:
+    if reset:
+        target = grove.resolve_slot(n)
+        result = reset_slot(grove, target, start, force)
+        if leases.read(grove.state_dir, target) is None:
+            return ReleaseResult([], result)
+        ended = release(grove, target, stale_only=False)
+        ended.reset = result
+        return ended
     if n is None and stale_only:
         targets = [s.n for s in discover(grove).slots if s.n > 0]
     else:
