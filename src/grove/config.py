@@ -67,7 +67,7 @@ class Config:
     naming: str = "{name}-wt{n}"
     ports: tuple[PortSpec, ...] = tuple(PortSpec(k, v, 1) for k, v in DEFAULT_PORTS.items())
     shared: tuple[str, ...] = (".env",)
-    local: str = ".env.local"
+    local_files: tuple[str, ...] = (".env.local",)  # each gets the managed block
     derived: tuple[tuple[str, str], ...] = ()
     setup_copy: tuple[str, ...] = ()
     setup_copy_configured: bool = False  # without it, .worktreeinclude lists what to copy
@@ -79,6 +79,11 @@ class Config:
     database: DatabaseConfig | None = None
     security: SecurityConfig = SecurityConfig()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def local(self) -> str:
+        """The root local file: the one `grove env` and `grove exec` read first."""
+        return self.local_files[0]
 
     def ports_for(self, n: int) -> dict[str, int]:
         return {spec.name: spec.for_slot(n) for spec in self.ports}
@@ -191,9 +196,14 @@ def parse(data: dict[str, Any], path: Path) -> Config:
         r.relative_path(v, "[env] shared")
         for v in r.texts(env.get("shared", [".env"]), "[env] shared")
     )
-    local = r.relative_path(env.get("local", ".env.local"), "[env] local")
-    if local in shared:
-        raise r.fail("[env] local", "a file that is not also in [env] shared", local)
+    raw_local = env.get("local", ".env.local")
+    local_list = r.texts(raw_local, "[env] local") if isinstance(raw_local, list) else [raw_local]
+    if not local_list:
+        raise r.fail("[env] local", "a file name or a non-empty list of them", raw_local)
+    local_files = tuple(r.relative_path(v, "[env] local") for v in local_list)
+    for local in local_files:
+        if local in shared:
+            raise r.fail("[env] local", "files that are not also in [env] shared", local)
     derived_table = env.get("derived", {})
     if not isinstance(derived_table, dict):
         raise r.fail("[env.derived]", 'a table of KEY = "template"', derived_table)
@@ -235,7 +245,7 @@ def parse(data: dict[str, Any], path: Path) -> Config:
         naming=naming,
         ports=ports,
         shared=shared,
-        local=local,
+        local_files=local_files,
         derived=tuple(derived),
         setup_copy=copy,
         setup_copy_configured="copy" in setup,

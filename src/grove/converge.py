@@ -85,8 +85,17 @@ def link_shared(grove: Grove, n: int, dry_run: bool = False) -> tuple[list[Chang
 
 
 def write_local(grove: Grove, n: int, dry_run: bool = False) -> list[Change]:
-    """Rewrite the managed block of slot n's local file; the user's lines stay as they are."""
-    local = grove.slot_path(n) / grove.config.local
+    """Rewrite the managed block of each of slot n's local files; user lines stay as they are."""
+    changes: list[Change] = []
+    for name in grove.config.local_files:
+        changes += _write_one_local(grove, n, name, dry_run)
+    return changes
+
+
+def _write_one_local(grove: Grove, n: int, name: str, dry_run: bool) -> list[Change]:
+    local = grove.slot_path(n) / name
+    if not local.parent.is_dir():
+        return []  # a package folder this slot's checkout does not have
     try:
         block = envfile.render_block(n, managed_values(grove, n))
     except envfile.UnsafeValue as exc:
@@ -112,7 +121,7 @@ def write_local(grove: Grove, n: int, dry_run: bool = False) -> list[Change]:
     action = "block-updated" if envfile.read_block(current) is not None else "block-written"
     if not dry_run:
         fsio.write_atomic(local, updated)
-    return [Change(n, action, grove.config.local)]
+    return [Change(n, action, name)]
 
 
 def ensure_ignored(grove: Grove, dry_run: bool = False) -> list[Change]:
@@ -121,7 +130,7 @@ def ensure_ignored(grove: Grove, dry_run: bool = False) -> list[Change]:
     Uses info/exclude in git's common dir, which applies to every worktree and changes no
     tracked file. Tracked shared files are left alone.
     """
-    names = [grove.config.local, *grove.config.shared]
+    names = [*grove.config.local_files, *grove.config.shared]
     tracked = git.tracked(grove.main, names)
     candidates = [name for name in names if name not in tracked]
     missing = [name for name in candidates if name not in git.check_ignore(grove.main, [name])]
@@ -141,7 +150,7 @@ def ensure_ignored(grove: Grove, dry_run: bool = False) -> list[Change]:
 def slot_env(grove: Grove, n: int) -> dict[str, str]:
     """The merged environment a process in slot n sees: local first, then shared files."""
     slot_dir = grove.slot_path(n)
-    layers = [envfile.parse_file(slot_dir / grove.config.local)]
+    layers = [envfile.parse_file(slot_dir / name) for name in grove.config.local_files]
     layers += [envfile.parse_file(slot_dir / shared) for shared in grove.config.shared]
     return envfile.merge(layers)
 

@@ -38,7 +38,9 @@ def check_slot(grove: Grove, n: int, tracked: set[str] | None = None) -> list[Fi
                 )
             continue
         findings += _check_link(grove, n, shared, slot_dir / shared, main_file)
-    findings += _check_block(grove, n, slot_dir / grove.config.local)
+    for name in grove.config.local_files:
+        if (slot_dir / name).parent.is_dir():
+            findings += _check_block(grove, n, slot_dir / name, name)
     return findings
 
 
@@ -75,9 +77,8 @@ def _check_link(grove: Grove, n: int, shared: str, link: Path, main_file: Path) 
     return [error(n, "env.shared-not-link", f"{shared} is not a file", "remove it by hand")]
 
 
-def _check_block(grove: Grove, n: int, local: Path) -> list[Finding]:
+def _check_block(grove: Grove, n: int, local: Path, name: str) -> list[Finding]:
     fix = f"grove refresh {n}"
-    name = grove.config.local
     if not local.exists():
         return [error(n, "env.local-missing", f"{name} is missing", f"`{fix}` writes it")]
     text = local.read_text(encoding="utf-8")

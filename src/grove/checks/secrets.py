@@ -20,7 +20,7 @@ def files_to_scan(grove: Grove, slots: list[int]) -> list[tuple[int | None, Path
     main_shared = {(grove.main / name).resolve() for name in grove.config.shared}
     for n in sorted(set(slots) | {0}):
         slot_dir = grove.slot_path(n)
-        for name in (*grove.config.shared, grove.config.local):
+        for name in (*grove.config.shared, *grove.config.local_files):
             path = slot_dir / name
             try:
                 resolved = path.resolve(strict=True)
