@@ -100,9 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="the merged environment of slot N; `env approve`",
         description="grove env [N]: the merged environment of slot N. "
-        "grove env approve: record the shared files' current state as reviewed.",
+        "grove env approve: record the shared files' current state as reviewed. "
+        "grove env edit: edit main's shared file (protection lifted), then approve it.",
     )
-    p.add_argument("slot", nargs="?", metavar="N|approve")
+    p.add_argument("slot", nargs="?", metavar="N|approve|edit")
+    p.add_argument("--file", help="with `edit`: which shared file (default: the first)")
     p.add_argument("--format", choices=("dotenv", "shell", "json"), default="dotenv")
     p.add_argument(
         "--reveal",
@@ -118,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "cmd", nargs="*", metavar="-- CMD", help="the command and its arguments, after --"
     )
+
+    p = sub.add_parser("compose", parents=[common], help="docker compose for slot N")
+    p.add_argument("slot", nargs="?", type=_slot)
+    p.add_argument("cmd", nargs="*", metavar="-- ARGS", help="docker compose arguments, after --")
 
     p = sub.add_parser("switch", parents=[common], help="move BRANCH into slot N")
     p.add_argument("slot", type=_slot)
@@ -231,6 +237,10 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
             from grove.commands import secrets
 
             return secrets.approve(grove), 0
+        if args.slot == "edit":
+            from grove.commands import secrets
+
+            return secrets.edit(grove, args.file), 0
         from grove.commands import env
 
         return env.run(
@@ -248,6 +258,13 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
             exec_.replace_process(grove, args.slot, cmd)  # does not return
         ran = exec_.run_child(grove, args.slot, cmd)
         return ran, ran.exit_code
+    if command == "compose":
+        from grove.commands import compose
+
+        if not args.json:
+            compose.replace_process(grove, args.slot, args.cmd)  # does not return
+        composed = compose.run_child(grove, args.slot, args.cmd)
+        return composed, composed.exit_code
     if command == "switch":
         from grove.commands import switch
 
@@ -330,7 +347,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     args = build_parser().parse_args(own)
     args.json = getattr(args, "json", False)
-    if args.command == "exec" or getattr(args, "db_command", None) == "psql":
+    if args.command in ("exec", "compose") or getattr(args, "db_command", None) == "psql":
         if args.cmd:
             raise UsageError(
                 f"put the arguments after --: {' '.join(args.cmd)}",

@@ -68,6 +68,7 @@ class Config:
     ports: tuple[PortSpec, ...] = tuple(PortSpec(k, v, 1) for k, v in DEFAULT_PORTS.items())
     shared: tuple[str, ...] = (".env",)
     local_files: tuple[str, ...] = (".env.local",)  # each gets the managed block
+    protect: bool = False  # main's shared files read-only: a stray write fails loudly
     derived: tuple[tuple[str, str], ...] = ()
     setup_copy: tuple[str, ...] = ()
     setup_copy_configured: bool = False  # without it, .worktreeinclude lists what to copy
@@ -92,7 +93,7 @@ class Config:
 _SCHEMA: dict[str, set[str]] = {
     "grove": {"slots", "naming"},
     "ports": set(),  # any env-style key, plus "stride"
-    "env": {"shared", "local", "derived"},
+    "env": {"shared", "local", "derived", "protect"},
     "setup": {"copy", "run", "inputs"},
     "reset": {"disposable"},
     "refresh": {"run"},
@@ -246,6 +247,7 @@ def parse(data: dict[str, Any], path: Path) -> Config:
         ports=ports,
         shared=shared,
         local_files=local_files,
+        protect=_boolean(r, env.get("protect", False), "[env] protect"),
         derived=tuple(derived),
         setup_copy=copy,
         setup_copy_configured="copy" in setup,
@@ -335,6 +337,12 @@ def _parse_security(r: _Reader, data: dict[str, Any], shared: tuple[str, ...]) -
         pull=None if pull is None else r.text(pull, "[secrets] pull"),
         pull_file=pull_file,
     )
+
+
+def _boolean(r: _Reader, value: object, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise r.fail(key, "true or false", value)
+    return value
 
 
 def _check_naming(r: _Reader, naming: str) -> None:

@@ -147,6 +147,25 @@ def ensure_ignored(grove: Grove, dry_run: bool = False) -> list[Change]:
     return [Change(0, "excluded", str(exclude), ", ".join(missing))]
 
 
+WRITE_BITS = 0o222
+
+
+def protect_shared(grove: Grove, dry_run: bool = False) -> list[Change]:
+    """With [env] protect, main's shared files lose their write bits, so a script that
+    writes .env from any slot (through the link) fails loudly instead of changing every
+    slot. `grove env edit` and `grove secrets pull` lift it and put it back."""
+    if not grove.config.protect:
+        return []
+    changes: list[Change] = []
+    for name in grove.config.shared:
+        path = grove.main / name
+        if path.is_file() and not path.is_symlink() and path.stat().st_mode & WRITE_BITS:
+            changes.append(Change(0, "protected", name, "made read-only"))
+            if not dry_run:
+                path.chmod(path.stat().st_mode & ~WRITE_BITS & 0o7777)
+    return changes
+
+
 def slot_env(grove: Grove, n: int) -> dict[str, str]:
     """The merged environment a process in slot n sees: local first, then shared files."""
     slot_dir = grove.slot_path(n)

@@ -63,6 +63,21 @@ def check_secrets(grove: Grove, slots: list[int]) -> list[Finding]:
     return findings
 
 
+def check_protection(grove: Grove) -> list[Finding]:
+    if not grove.config.protect:
+        return []
+    return [
+        warning(
+            None,
+            "env.unprotected",
+            f"main's {name} is writable although [env] protect is on",
+            "`grove refresh` makes it read-only again; edit it with `grove env edit`",
+        )
+        for name in grove.config.shared
+        if (grove.main / name).is_file() and (grove.main / name).stat().st_mode & 0o222
+    ]
+
+
 def check_approval(grove: Grove) -> list[Finding]:
     record = approval.read(grove)
     if record is None:

@@ -144,6 +144,7 @@ def allocate(
                 grove.main, path, request.start_sha, request.branch, request.new_branch
             )
         changes = converge.ensure_ignored(grove) + converge.write_local(grove, 0)
+        changes += converge.protect_shared(grove)
         if lease is not None:
             leases.write(grove.state_dir, replace(lease, slot=n))
     return n, resumed, changes

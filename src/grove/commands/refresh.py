@@ -95,9 +95,11 @@ def run(grove: Grove, numbers: list[int], all_slots: bool, dry_run: bool) -> Ref
     result = RefreshResult(slots=slots, dry_run=dry_run)
     if dry_run:
         result.changed += converge.ensure_ignored(grove, dry_run=True)
+        result.changed += converge.protect_shared(grove, dry_run=True)
     else:
         with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove refresh"):
             result.changed += converge.ensure_ignored(grove)
+            result.changed += converge.protect_shared(grove)
         if approval.record_initial(grove):
             result.notes.append(
                 "recorded the shared files' current state as approved "

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from grove import approval, fsio, output, proc, secretscan
-from grove.errors import ConfigError, Refused, StepFailed
+from grove.errors import ConfigError, Refused, StepFailed, UsageError
 from grove.slots import Grove
 
 
@@ -127,7 +127,7 @@ def pull(grove: Grove) -> PullResult:
     if target.exists():
         backup = fsio.backup_path(target)
         shutil.copy2(target, backup)
-    fsio.write_atomic(target, text, mode=0o600)
+    fsio.write_atomic(target, text, mode=0o400 if grove.config.protect else 0o600)
     record = approval.read(grove)
     change = (
         next((d for d in approval.drift(grove, record) if d.file == target.name), None)
@@ -137,3 +137,59 @@ def pull(grove: Grove) -> PullResult:
     approval.approve(grove)
     warnings = [f"{h.key}: {h.rule.what} ({h.preview})" for h in hits]
     return PullResult(target, backup, keys, change, warnings)
+
+
+@dataclass
+class EditResult:
+    file: Path
+    change: approval.Drift | None
+    protected: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": str(self.file),
+            "change": self.change.as_json() if self.change else None,
+            "protected": self.protected,
+            "approved": True,
+        }
+
+    def as_text(self) -> str:
+        lines = [self.change.summary() if self.change else f"{self.file.name} unchanged"]
+        lines.append("approved" + ("; read-only again" if self.protected else ""))
+        return "\n".join(lines)
+
+
+def edit(grove: Grove, name: str | None) -> EditResult:
+    """Open main's shared file in $VISUAL/$EDITOR with its protection lifted, then put the
+    protection back and approve what you saved (you reviewed it: you wrote it)."""
+    import os
+    import shlex
+    import subprocess
+
+    chosen = name or grove.config.shared[0]
+    if chosen not in grove.config.shared:
+        raise UsageError(
+            f"{chosen} is not a shared file", hint=f"shared files: {', '.join(grove.config.shared)}"
+        )
+    target = grove.main / chosen
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    mode = target.stat().st_mode & 0o7777 if target.exists() else 0o600
+    if target.exists():
+        target.chmod(mode | 0o200)
+    try:
+        returncode = subprocess.call([*shlex.split(editor), str(target)])
+    finally:
+        if target.exists() and grove.config.protect:
+            target.chmod(target.stat().st_mode & ~0o222 & 0o7777)
+        elif target.exists():
+            target.chmod(mode | 0o200 if mode & 0o200 else mode)
+    if returncode != 0:
+        raise StepFailed(f"{editor} exited with {returncode}; nothing was approved")
+    record = approval.read(grove)
+    change = (
+        next((d for d in approval.drift(grove, record) if d.file == chosen), None)
+        if record
+        else None
+    )
+    approval.approve(grove)
+    return EditResult(target, change, grove.config.protect)

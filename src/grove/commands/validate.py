@@ -77,6 +77,7 @@ def run(grove: Grove, numbers: list[int], all_slots: bool) -> ValidateResult:
     findings += services.check_compose_projects(grove, targets)
     findings += secret_checks.check_secrets(grove, targets)
     findings += secret_checks.check_approval(grove)
+    findings += secret_checks.check_protection(grove)
     if not chosen:
         chosen = present
     findings = [
