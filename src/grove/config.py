@@ -36,6 +36,15 @@ class PortSpec:
 
 
 @dataclass(frozen=True)
+class Rewrite:
+    """A shared value written per slot: its table port (and host) swapped, ${VAR} expanded."""
+
+    key: str
+    port_var: str | None
+    host: str | None  # a template like "wt{n}.localhost"
+
+
+@dataclass(frozen=True)
 class DatabaseConfig:
     mode: str = "cluster"  # "cluster": one PostgreSQL per slot; "server": one database per slot
     url: str | None = None  # server mode: the existing server
@@ -70,6 +79,7 @@ class Config:
     local_files: tuple[str, ...] = (".env.local",)  # each gets the managed block
     protect: bool = False  # main's shared files read-only: a stray write fails loudly
     derived: tuple[tuple[str, str], ...] = ()
+    rewrites: tuple[Rewrite, ...] = ()
     setup_copy: tuple[str, ...] = ()
     setup_copy_configured: bool = False  # without it, .worktreeinclude lists what to copy
     setup_inputs: tuple[str, ...] = ()  # globs whose change re-runs [setup] run, with lockfiles
@@ -93,7 +103,7 @@ class Config:
 _SCHEMA: dict[str, set[str]] = {
     "grove": {"slots", "naming"},
     "ports": set(),  # any env-style key, plus "stride"
-    "env": {"shared", "local", "derived", "protect"},
+    "env": {"shared", "local", "derived", "protect", "rewrite"},
     "setup": {"copy", "run", "inputs"},
     "reset": {"disposable"},
     "refresh": {"run"},
@@ -220,6 +230,7 @@ def parse(data: dict[str, Any], path: Path) -> Config:
         _check_template(r, where, text, port_names)
         derived.append((key, text))
 
+    rewrites = _parse_rewrites(r, env.get("rewrite", {}), ports, {k for k, _ in derived})
     database = _parse_database(r, data, ports) if "database" in data else None
     if database is not None:
         clash = {key for key, _ in derived} & {
@@ -249,6 +260,7 @@ def parse(data: dict[str, Any], path: Path) -> Config:
         local_files=local_files,
         protect=_boolean(r, env.get("protect", False), "[env] protect"),
         derived=tuple(derived),
+        rewrites=rewrites,
         setup_copy=copy,
         setup_copy_configured="copy" in setup,
         setup_inputs=r.texts(setup.get("inputs", []), "[setup] inputs"),
@@ -337,6 +349,30 @@ def _parse_security(r: _Reader, data: dict[str, Any], shared: tuple[str, ...]) -
         pull=None if pull is None else r.text(pull, "[secrets] pull"),
         pull_file=pull_file,
     )
+
+
+def _parse_rewrites(
+    r: _Reader, table: object, ports: tuple[PortSpec, ...], derived: set[str]
+) -> tuple[Rewrite, ...]:
+    if not isinstance(table, dict):
+        raise r.fail("[env.rewrite]", 'a table of KEY = "PORT_VARIABLE"', table)
+    port_names = {spec.name for spec in ports}
+    rewrites: list[Rewrite] = []
+    for key, given in table.items():
+        where = f"[env.rewrite] {key}"
+        if not ENV_KEY.match(key) or key in port_names or key in derived:
+            raise r.fail(where, "a key of the shared file that is not a port or derived value")
+        spec = {"port": given} if isinstance(given, str) else given
+        if not isinstance(spec, dict) or set(spec) - {"port", "host"}:
+            raise r.fail(where, '"PORT_VARIABLE" or { port = "PORT_VARIABLE", host = "..." }', spec)
+        port_var = spec.get("port")
+        if port_var is not None and port_var not in port_names:
+            raise r.fail(where, f"a [ports] variable ({', '.join(sorted(port_names))})", port_var)
+        host = spec.get("host")
+        if host is not None:
+            _check_template(r, f"{where}.host", r.text(host, f"{where}.host"), port_names)
+        rewrites.append(Rewrite(key, port_var, host))
+    return tuple(rewrites)
 
 
 def _boolean(r: _Reader, value: object, key: str) -> bool:

@@ -36,7 +36,35 @@ def managed_values(grove: Grove, n: int) -> dict[str, str]:
         from grove import database
 
         values.update(database.env_values(grove, n))
+    values.update(rewritten_values(grove, n, values))
     return values
+
+
+def shared_values(grove: Grove) -> dict[str, str]:
+    return envfile.merge(envfile.parse_file(grove.main / name) for name in grove.config.shared)
+
+
+def rewritten_values(grove: Grove, n: int, known: dict[str, str]) -> dict[str, str]:
+    """[env.rewrite]: the slot's version of shared values, read from the shared file at write
+    time, so credentials stay there and a rotation reaches the slot on the next refresh."""
+    from grove.detect import rewrite_value
+
+    if not grove.config.rewrites:
+        return {}
+    shared = shared_values(grove)
+    fields = grove.template_fields(n)
+    bases = {spec.name: spec.base for spec in grove.config.ports}
+    slot_ports = grove.config.ports_for(n)
+    rewritten: dict[str, str] = {}
+    for rule in grove.config.rewrites:
+        value = shared.get(rule.key)
+        if value is None:
+            continue
+        base = bases.get(rule.port_var) if rule.port_var else None
+        port = slot_ports.get(rule.port_var) if rule.port_var else None
+        host = rule.host.format_map(fields) if rule.host else None
+        rewritten[rule.key] = rewrite_value(value, base, port, host, known)
+    return rewritten
 
 
 def link_target(grove: Grove, n: int, shared: str) -> str:

@@ -61,7 +61,12 @@ class EnvResult:
 def run(grove: Grove, n: int | None, fmt: str, reveal: bool) -> EnvResult:
     n = grove.resolve_slot(n)
     slot = existing_slot(grove, n)
-    managed = set(converge.managed_values(grove, n))
+    values = converge.managed_values(grove, n)
+    # Rewritten shared values and database passwords carry credentials: masked like the rest.
+    secret = {rule.key for rule in grove.config.rewrites} | {"PGPASSWORD"}
+    if "PGPASSWORD" in values:
+        secret.add("DATABASE_URL")
+    managed = set(values) - secret
     return EnvResult(
         n, slot.path, converge.slot_env(grove, n), managed, grove.config.ports_for(n), fmt, reveal
     )

@@ -1,51 +1,99 @@
-"""grove init: write a commented grove.toml with the defaults; keep the local file ignored."""
+"""grove init: read the repository and write the grove.toml that isolates it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grove import config, fsio, git
+from grove import config, detect, fsio, git
 from grove.errors import Refused
+from grove.proposal import Proposal, propose, toml_string
 from grove.slots import Grove
 
-TEMPLATE = """\
-# grove.toml: how this repository's evergreen worktrees ("slots") are laid out.
-# Slot 0 is this checkout (main); slots 1..slots-1 are sibling folders.
-# Every value below is the default; delete what you do not change.
-
-[grove]
-slots = 3                   # main + wt1 + wt2; `grove create` refuses beyond
-naming = "{{name}}-wt{{n}}"     # sibling folder of main: {{name}} = main's folder, {{n}} = index
-
-[ports]                     # each slot gets base + n * stride
-# stride = 1                # per variable: NAME = {{ base = 3000, stride = 10 }}
-{ports}
-
-[env]
-shared = [".env"]           # live once in main, symlinked into every slot: dev/staging values only
-local = ".env.local"        # per slot, never shared or committed; grove owns its managed block
-# [env.derived]             # more values for the managed block, from templates:
-# DATABASE_URL = "postgresql://postgres@127.0.0.1:{{DB_PORT}}/app"
-# COMPOSE_PROJECT_NAME = "{{name}}-wt{{n}}"
-
-[setup]                     # run once when a slot is created, in the slot, with its env
-copy = []                   # git-ignored paths cloned from main, e.g. ["node_modules"]
-run = []                    # e.g. ["npm install --prefer-offline"]
-
-[refresh]
-run = []                    # run on every `grove refresh`
-
-[switch]
-run = []                    # run after `grove switch N BRANCH`
-"""
+SLOTS = 3
 
 
-def render() -> str:
-    width = max(len(k) for k in config.DEFAULT_PORTS)
-    ports = "\n".join(f"{k.ljust(width)} = {v}" for k, v in config.DEFAULT_PORTS.items())
-    return TEMPLATE.format(ports=ports)
+def render(p: Proposal, slots: int = SLOTS) -> str:
+    q = toml_string
+    out: list[str] = [
+        '# grove.toml: how this repository\'s evergreen worktrees ("slots") are isolated.',
+        "# Written by `grove init` from what it found; every choice says why. Slot 0 is this",
+        "# checkout (main); slots 1..slots-1 are sibling folders.",
+        "",
+        "[grove]",
+        f"slots = {slots}                   # main + {slots - 1}; `grove create` refuses beyond",
+        'naming = "{name}-wt{n}"     # sibling folder: {name} = main\'s folder, {n} = index',
+        "",
+        "[ports]                     # each slot gets base + n * stride",
+        f"# stride: {p.stride_reason}",
+        f"stride = {p.stride}",
+    ]
+    width = max((len(k) for k in p.ports), default=4)
+    for name, base in p.ports.items():
+        where = ", ".join(p.port_sources.get(name, [])[:3]) or "the seed's default table"
+        out.append(f"{name.ljust(width)} = {base:<5}  # {where}")
+    out += [
+        "",
+        "[env]",
+        "# Shared: one real file in main, a link in every slot (dev/staging values only).",
+        f"shared = [{', '.join(q(s) for s in p.shared)}]",
+        "# Local: per slot, never shared; each gets grove's managed block (one per app folder,",
+        "# since frameworks like Next.js read env files from each app's own folder).",
+        f"local = [{', '.join(q(s) for s in p.local)}]",
+    ]
+    if p.protect_reasons:
+        out += [f"# protect: {reason}" for reason in p.protect_reasons]
+        out.append("protect = true              # main's shared files read-only; `grove env edit`")
+    else:
+        out.append("# protect = true            # make main's shared files read-only")
+    out += ["", "[env.derived]               # more values for each slot's managed block"]
+    if p.compose_files:
+        out.append(f"# compose found ({', '.join(p.compose_files[:3])}): one project per slot, so")
+        out.append("# containers, networks and volumes never mix (`down -v` stays in its slot)")
+        out.append('COMPOSE_PROJECT_NAME = "{name}-wt{n}"')
+    else:
+        out.append('# COMPOSE_PROJECT_NAME = "{name}-wt{n}"')
+    out += [
+        "",
+        "[env.rewrite]               # shared values that embed a port: each slot gets its own",
+        "# version in its block; the rest of the value (user, password, path) is read from the",
+        "# shared file when the block is written, so no credential is copied here.",
+    ]
+    for key, var in p.rewrites.items():
+        source = p.rewrite_sources.get(key, "")
+        out.append(f"{key} = {q(var) if var else '{}'}  # {source}")
+    if p.auth:
+        out += [
+            f"# {', '.join(p.auth)} found: browsers keep cookies per host, not per port, so",
+            "# every slot on localhost shares one login. Per-slot hosts fix it (wt1.localhost",
+            "# resolves to loopback), e.g.:",
+            '# APP_URL = { port = "PORT", host = "wt{n}.localhost" }',
+        ]
+    out += ["", "[setup]                     # once per slot, in the slot, with its environment"]
+    if p.package_manager:
+        out.append(f"# {p.package_manager} lockfile found: a frozen, offline-first install")
+    out.append(f"copy = [{', '.join(q(c) for c in p.setup_copy)}]")
+    out.append(f"run = [{', '.join(q(c) for c in p.setup_run)}]")
+    out += [
+        "",
+        "[reset]",
+        'disposable = [".next", "dist", "coverage"]  # `release --reset` removes',
+    ]
+    out += ["", "# [database]                # a PostgreSQL per slot, seeded once, cloned after"]
+    if p.orm:
+        out.append(f"# {p.orm} found: its migration commands are filled in below")
+    out += ['# engine = "postgres"', '# seed = ["psql -v ON_ERROR_STOP=1 -f db/seed.sql"]']
+    for key in ("migrate", "migrate_status", "seed", "migrations"):
+        if key in p.database:
+            value = p.database[key]
+            text = q(value) if key == "migrate_status" else f"[{q(value)}]"
+            out.append(f"# {key} = {text}")
+    if p.notes:
+        out += ["", "# Still the same in every slot (grove cannot rewrite these):"]
+        out += [f"# - {note}" for note in p.notes]
+    return "\n".join(out) + "\n"
 
 
 @dataclass
@@ -55,6 +103,8 @@ class InitResult:
     written: bool
     dry_run: bool
     ignored_added: list[str]
+    found: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -63,38 +113,52 @@ class InitResult:
             "dry_run": self.dry_run,
             "gitignore_added": self.ignored_added,
             "content": self.content,
+            "found": self.found,
+            "seconds": round(self.seconds, 3),
         }
 
     def as_text(self) -> str:
         if self.dry_run:
             return self.content.rstrip()
+        found = self.found
         lines = [f"wrote {self.path}"]
+        lines.append(
+            f"  ports: {', '.join(p['name'] for p in found['ports'])} (stride {found['stride']})"
+        )
+        if found["rewrites"]:
+            lines.append(f"  rewritten per slot: {', '.join(r['key'] for r in found['rewrites'])}")
+        lines.append(f"  local files: {', '.join(found['local'])}")
         if self.ignored_added:
-            lines.append(f"added to .gitignore: {', '.join(self.ignored_added)}")
-        lines.append("next: `grove create` makes slot 1")
+            lines.append(f"  added to .gitignore: {', '.join(self.ignored_added)}")
+        lines += [f"  note: {n}" for n in found["notes"]]
+        lines.append("next: review grove.toml, then `grove create` makes slot 1")
         return "\n".join(lines)
 
 
 def run(grove: Grove, dry_run: bool, force: bool) -> InitResult:
+    started = time.monotonic()
     path = grove.main / config.CONFIG_NAME
-    content = render()
-    # The file we write must load: a template bug should fail here, not in the user's repo.
+    if path.exists() and not force and not dry_run:
+        raise Refused(f"{path} already exists", hint="`grove init --force` overwrites it")
+    proposal = propose(detect.scan(grove.main), SLOTS)
+    content = render(proposal)
+    # The file we write must load: a bug here should fail here, not in the user's repo.
     import tomllib
 
     config.parse(tomllib.loads(content), path)
-    if path.exists() and not force and not dry_run:
-        raise Refused(f"{path} already exists", hint="`grove init --force` overwrites it")
-    local = grove.config.local
-    needs_ignore = (
-        [] if git.check_ignore(grove.main, [local]) or git.tracked(grove.main, [local]) else [local]
-    )
+    wanted = [name for name in proposal.local if not git.tracked(grove.main, [name])]
+    ignored = git.check_ignore(grove.main, wanted)
+    needs_ignore = [name for name in wanted if name not in ignored]
+    found = proposal.as_json()
     if dry_run:
-        return InitResult(path, content, False, True, needs_ignore)
+        return InitResult(
+            path, content, False, True, needs_ignore, found, time.monotonic() - started
+        )
     fsio.write_atomic(path, content)
     if needs_ignore:
         gitignore = grove.main / ".gitignore"
         current = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
         if current and not current.endswith("\n"):
             current += "\n"
-        fsio.write_atomic(gitignore, current + "".join(f"{name}\n" for name in needs_ignore))
-    return InitResult(path, content, True, False, needs_ignore)
+        fsio.write_atomic(gitignore, current + "".join(f"/{name}\n" for name in needs_ignore))
+    return InitResult(path, content, True, False, needs_ignore, found, time.monotonic() - started)

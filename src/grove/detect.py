@@ -1,0 +1,310 @@
+"""Reading a repository the way `grove init` and validate's escape checks need it.
+
+One scan finds env files and their examples (root and every package), port variables in
+env files and compose files, values that embed a port, the package manager, migration tools,
+auth libraries, and scripts that write the shared file. Pure reading: nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+SKIP_DIRS = {
+    ".git",
+    "node_modules",
+    "vendor",
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".next",
+    ".nuxt",
+    ".turbo",
+    "dist",
+    "build",
+    "target",
+    ".cache",
+    "coverage",
+    ".pnpm-store",
+    ".yarn",
+    "bower_components",
+    "Pods",
+    ".tox",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".svelte-kit",
+    ".output",
+    ".vercel",
+    ".terraform",
+}
+_EXAMPLE = re.compile(
+    r"^(\.env(\.[\w.-]+)?\.(example|sample|template|dist|defaults)"
+    r"|\.?example\.env|env[-.]example.*|\.env\.example\.\w+)$"
+)
+_REAL_ENV = re.compile(r"^\.env(\.[\w-]+)*$")
+COMPOSE = re.compile(r"^(docker-)?compose([.-][\w.-]+)?\.ya?ml$")
+PORT_KEY = re.compile(r"(^|_)PORT(_|$)|_PORT\d*$")
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "0.0.0.0")
+_EMBEDDED = re.compile(
+    r"(?P<host>localhost|127\.0\.0\.1|0\.0\.0\.0)(?P<colon>:)(?P<port>\d{2,5})(?![\d])"
+)
+_VAR_REF = re.compile(
+    r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?P<op>:?-)?(?P<default>[^}]*)\}|\$(?P<bare>[A-Z_][A-Z0-9_]*)"
+)
+_SCRIPT_PORT = re.compile(r"(?:--port[= ]|(?<![\w-])-p |\bPORT=)(?P<port>\d{2,5})\b")
+_WRITES_ENV = re.compile(
+    r"(>>?\s*\.env\b(?!\.)|cp\s+\S+\s+\.env\b(?!\.)|dotenvx?\s+set\b|>\s*\$?\{?ENV_FILE)"
+)
+
+LOCKFILE_INSTALL = (
+    ("pnpm-lock.yaml", "pnpm", "pnpm install --frozen-lockfile --prefer-offline"),
+    ("bun.lockb", "bun", "bun install --frozen-lockfile"),
+    ("bun.lock", "bun", "bun install --frozen-lockfile"),
+    ("yarn.lock", "yarn", "yarn install --frozen-lockfile --prefer-offline"),
+    ("package-lock.json", "npm", "npm ci --prefer-offline --no-audit --no-fund"),
+    ("uv.lock", "uv", "uv sync --frozen"),
+    ("poetry.lock", "poetry", "poetry install --no-root"),
+)
+AUTH_PACKAGES = (
+    "next-auth",
+    "@auth/core",
+    "lucia",
+    "express-session",
+    "passport",
+    "iron-session",
+    "better-auth",
+)
+OVERRIDING_LOADERS = ("env-cmd", "--overload", "override: true", "override=True")
+
+
+def is_example(name: str) -> bool:
+    return bool(_EXAMPLE.match(name))
+
+
+def is_real_env(name: str) -> bool:
+    return bool(_REAL_ENV.match(name)) and not is_example(name)
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    file: str
+    line: int
+    key: str
+    value: str
+    raw: str
+
+
+@dataclass(frozen=True)
+class PortRef:
+    """A host port somewhere in the repository."""
+
+    file: str
+    line: int
+    port: int | None
+    var: str | None  # the variable that sets it, when it is ${VAR}
+    default: int | None
+    text: str
+
+
+@dataclass
+class Repo:
+    root: Path
+    files: list[str] = field(default_factory=list)
+    node_modules: list[str] = field(default_factory=list)
+
+    @cached_property
+    def env_files(self) -> list[str]:
+        return [f for f in self.files if is_real_env(PurePosixPath(f).name)]
+
+    @cached_property
+    def examples(self) -> list[str]:
+        return [f for f in self.files if is_example(PurePosixPath(f).name)]
+
+    @cached_property
+    def package_dirs(self) -> list[str]:
+        """Folders holding env files or their examples: each app reads its own."""
+        dirs = {str(PurePosixPath(f).parent) for f in (*self.env_files, *self.examples)}
+        return sorted(dirs, key=lambda d: (d != ".", d))
+
+    def text(self, relative: str) -> str:
+        try:
+            return (self.root / relative).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def entries(self, relative: str) -> list[EnvEntry]:
+        """KEY=value lines of an env file, leaving out grove's own managed block."""
+        from grove.envfile import BLOCK_BEGIN, BLOCK_END
+        from grove.secretscan import entries
+
+        text = self.text(relative)
+        raw_lines = text.split("\n")
+        managed: set[int] = set()
+        inside = False
+        for number, line in enumerate(raw_lines, 1):
+            inside = inside or line.startswith(BLOCK_BEGIN)
+            if inside:
+                managed.add(number)
+            if line.strip() == BLOCK_END:
+                inside = False
+        return [
+            EnvEntry(relative, e.line, e.key, e.value, raw_lines[e.line - 1])
+            for e in entries(text)
+            if e.line not in managed and 0 < e.line <= len(raw_lines)
+        ]
+
+    @cached_property
+    def package_jsons(self) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for relative in self.files:
+            if PurePosixPath(relative).name == "package.json":
+                try:
+                    data = json.loads(self.text(relative))
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(data, dict):
+                    found[relative] = data
+        return found
+
+    def scripts(self) -> list[tuple[str, int, str, str]]:
+        """(package.json, line, script name, command) for every script."""
+        rows: list[tuple[str, int, str, str]] = []
+        for relative, data in self.package_jsons.items():
+            scripts = data.get("scripts")
+            if not isinstance(scripts, dict):
+                continue
+            lines = self.text(relative).split("\n")
+            for name, command in scripts.items():
+                if not isinstance(command, str):
+                    continue
+                line = next((i + 1 for i, text in enumerate(lines) if f'"{name}"' in text), 0)
+                rows.append((relative, line, name, command))
+        return rows
+
+    def dependencies(self) -> set[str]:
+        names: set[str] = set()
+        for data in self.package_jsons.values():
+            for key in ("dependencies", "devDependencies", "peerDependencies"):
+                if isinstance(data.get(key), dict):
+                    names |= set(data[key])
+        return names
+
+    @cached_property
+    def compose_files(self) -> list[str]:
+        found = {f for f in self.files if COMPOSE.match(PurePosixPath(f).name)}
+        for _, _, _, command in self.scripts():
+            for match in re.finditer(r"(?:-f|--file)[ =](\S+\.ya?ml)", command):
+                candidate = match.group(1)
+                if (self.root / candidate).is_file():
+                    found.add(candidate)
+        return sorted(found)
+
+    def compose(self, relative: str) -> dict[str, Any]:
+        import yaml
+
+        try:
+            data = yaml.safe_load(self.text(relative))
+        except yaml.YAMLError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def compose_ports(self, relative: str) -> list[PortRef]:
+        refs: list[PortRef] = []
+        lines = self.text(relative).split("\n")
+        services = self.compose(relative).get("services") or {}
+        for service in services.values() if isinstance(services, dict) else []:
+            for entry in (service or {}).get("ports") or []:
+                ref = _host_port(entry)
+                if ref is None:
+                    continue
+                needle = ref[3]
+                line = next((i + 1 for i, text in enumerate(lines) if needle in text), 0)
+                refs.append(PortRef(relative, line, ref[0], ref[1], ref[2], needle))
+        return refs
+
+
+def _host_port(entry: object) -> tuple[int | None, str | None, int | None, str] | None:
+    """(literal port, variable, default, text) of a compose port entry's host side."""
+    if isinstance(entry, dict):
+        published = entry.get("published")
+        if published is None:
+            return None
+        host = str(published)
+    else:
+        text = str(entry)
+        parts = re.split(r":(?![^{]*\})", text.split("/", maxsplit=1)[0])
+        if len(parts) < 2:
+            return None  # only a container port: compose picks a free host port
+        host = parts[-2]
+    match = _VAR_REF.fullmatch(host.strip())
+    if match:
+        name = match.group("name") or match.group("bare")
+        default = match.group("default")
+        return None, name, int(default) if default and default.isdigit() else None, host
+    first = host.split("-")[0]
+    if first.isdigit():
+        return int(first), None, None, host
+    return None
+
+
+def scan(root: Path) -> Repo:
+    """Every file under root except dependency, build and VCS folders (and where
+    node_modules folders are, since setup copies them)."""
+    repo = Repo(root)
+    root_str = str(root)
+    cut = len(root_str) + 1
+    for current, dirs, names in os.walk(root_str):
+        # Plain string prefixes: this loop runs once per folder of a 20,000-file monorepo.
+        prefix = current[cut:] + "/" if len(current) > len(root_str) else ""
+        kept = []
+        for name in dirs:
+            if name == "node_modules":
+                repo.node_modules.append(prefix + name)
+            elif name not in SKIP_DIRS:
+                kept.append(name)
+        dirs[:] = kept
+        repo.files += [prefix + name for name in names]
+    repo.node_modules.sort(key=lambda d: (d.count("/"), d))
+    return repo
+
+
+def embedded_ports(value: str) -> list[int]:
+    """Ports in localhost URLs or host:port values (`http://localhost:3000`, `localhost:5432`)."""
+    return [int(m.group("port")) for m in _EMBEDDED.finditer(value)]
+
+
+def var_refs(value: str) -> list[str]:
+    return [m.group("name") or m.group("bare") for m in _VAR_REF.finditer(value)]
+
+
+def rewrite_value(
+    value: str, base: int | None, port: int | None, host: str | None, refs: dict[str, str]
+) -> str:
+    """The slot's version of a shared value: the table port (and host) swapped in, `${VAR}`
+    references to grove's own values expanded. Everything else (user, password, path,
+    query) stays as the shared file has it."""
+
+    def swap(match: re.Match[str]) -> str:
+        if base is None or int(match.group("port")) != base or port is None:
+            return match.group(0)
+        return f"{host or match.group('host')}:{port}"
+
+    def expand(match: re.Match[str]) -> str:
+        name = match.group("name") or match.group("bare")
+        return refs.get(name, match.group(0))
+
+    return _VAR_REF.sub(expand, _EMBEDDED.sub(swap, value))
+
+
+def script_ports(command: str) -> list[int]:
+    return [int(m.group("port")) for m in _SCRIPT_PORT.finditer(command)]
+
+
+def writes_shared_env(command: str) -> bool:
+    return bool(_WRITES_ENV.search(command))
