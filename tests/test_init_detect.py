@@ -1,0 +1,268 @@
+"""grove init on small repositories built for each pattern real projects use."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import commit_all, make_repo
+from grove import envfile
+
+WEB_EXAMPLE = """\
+PORT=3000
+NEXTAUTH_URL=http://localhost:3000
+DATABASE_URL=postgresql://app:s3cret-pass@localhost:54322/app?schema=public
+NEXTAUTH_SECRET=dev-only-secret
+"""
+API_EXAMPLE = """\
+API_PORT=3001
+REDIS_URL=redis://localhost:6379/0
+PUBLIC_URL=http://localhost:${API_PORT}/v1
+"""
+COMPOSE = """\
+services:
+  db:
+    image: postgres:16
+    ports:
+      - "${DB_PORT:-54322}:5432"
+  cache:
+    image: redis:7
+    ports:
+      - "6379:6379"
+  mail:
+    image: axllent/mailpit
+    ports:
+      - target: 8025
+        published: ${MAIL_UI_PORT-8025}
+"""
+
+
+def monorepo(parent: Path) -> Path:
+    package = {
+        "name": "shop",
+        "private": True,
+        "workspaces": ["apps/*"],
+        "scripts": {
+            "dev": "turbo dev",
+            "setup": "cp apps/web/.env.example apps/web/.env && echo KEY=$RANDOM >> .env",
+            "db": "docker compose -f .devcontainer/docker-compose.yml up -d",
+        },
+        "devDependencies": {"turbo": "^2.0.0", "prisma": "^5.0.0"},
+    }
+    web = {
+        "name": "web",
+        "scripts": {"dev": "next dev --port 4002"},
+        "dependencies": {"next": "15.0.0", "next-auth": "^4.24.0"},
+    }
+    files = {
+        "package.json": json.dumps(package, indent=2),
+        "pnpm-lock.yaml": "lockfileVersion: '9.0'\n",
+        "apps/web/package.json": json.dumps(web, indent=2),
+        "apps/web/.env.example": WEB_EXAMPLE,
+        "apps/api/package.json": json.dumps({"name": "api"}),
+        "apps/api/.env.example": API_EXAMPLE,
+        "apps/web/prisma/schema.prisma": 'datasource db { provider = "postgresql" }\n',
+        ".devcontainer/docker-compose.yml": COMPOSE,
+        ".gitignore": "node_modules/\n.env\n",
+    }
+    main_dir = make_repo(parent, "shop", files)
+    (main_dir / "node_modules" / "turbo").mkdir(parents=True)
+    (main_dir / "apps" / "web" / "node_modules" / "next").mkdir(parents=True)
+    return main_dir
+
+
+@pytest.fixture
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    main_dir = monorepo(tmp_path / "work")
+    monkeypatch.chdir(main_dir)
+    # pnpm is not installed here: a stand-in records that the proposed install ran.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "pnpm"
+    fake.write_text(f'#!/bin/sh\necho "pnpm $*" >> {tmp_path}/pnpm.log\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return main_dir
+
+
+def test_init_json_says_what_it_found_and_why(shop: Path, grove) -> None:
+    found = grove("init", "--dry-run", "--json").json["found"]
+    assert found["shared"] == ["apps/api/.env", "apps/web/.env"]
+    assert found["local"] == ["apps/api/.env.local", "apps/web/.env.local"]
+    ports = {p["name"]: p["base"] for p in found["ports"]}
+    assert ports == {
+        "PORT": 3000,
+        "API_PORT": 3001,
+        "DB_PORT": 54322,
+        "MAIL_UI_PORT": 8025,
+        "REDIS_PORT": 6379,
+    }
+    sources = {p["name"]: p["found_in"] for p in found["ports"]}
+    assert sources["PORT"] == ["apps/web/.env.example:1"]
+    assert sources["DB_PORT"] == [".devcontainer/docker-compose.yml:5"]
+    assert found["stride"] == 10  # PORT 3000 and API_PORT 3001 sit side by side
+    rewrites = {r["key"]: r["port"] for r in found["rewrites"]}
+    assert rewrites == {
+        "NEXTAUTH_URL": "PORT",
+        "DATABASE_URL": "DB_PORT",
+        "REDIS_URL": "REDIS_PORT",
+        "PUBLIC_URL": None,
+    }
+    assert found["compose_files"] == [".devcontainer/docker-compose.yml"]
+    assert found["package_manager"] == "pnpm"
+    assert found["setup"]["run"] == ["pnpm install --frozen-lockfile --prefer-offline"]
+    assert found["setup"]["copy"] == ["node_modules", "apps/web/node_modules"]
+    assert found["orm"] == "prisma"
+    assert found["database"]["migrate"] == "npx prisma migrate deploy"
+    assert found["auth"] == ["next-auth"]
+    assert found["protect"] is True
+    notes = "\n".join(found["notes"])
+    assert "apps/web/package.json" in notes and "fixes port 4002" in notes
+    assert "host port 6379 is fixed" in notes
+
+
+def test_no_credential_is_copied_into_grove_toml(shop: Path, grove) -> None:
+    text = grove("init", "--dry-run").out
+    assert "s3cret-pass" not in text
+    assert "dev-only-secret" not in text
+    data = tomllib.loads(text)
+    assert data["env"]["rewrite"]["DATABASE_URL"] == "DB_PORT"
+    assert data["env"]["derived"]["COMPOSE_PROJECT_NAME"] == "{name}-wt{n}"
+    assert data["env"]["protect"] is True
+
+
+def test_init_then_two_creates_gives_every_port_a_distinct_value(shop: Path, grove) -> None:
+    result = grove("init", "--json")
+    assert result.code == 0, result.out
+    assert sorted(result.json["gitignore_added"]) == ["apps/api/.env.local", "apps/web/.env.local"]
+    commit_all(shop, "grove config")
+    for app in ("web", "api"):
+        shutil.copy(shop / "apps" / app / ".env.example", shop / "apps" / app / ".env")
+    assert grove("create").code == 0
+    assert grove("create").code == 0
+    installs = (shop.parent.parent / "pnpm.log").read_text().splitlines()
+    assert installs == ["pnpm install --frozen-lockfile --prefer-offline"] * 2
+    grove("refresh", "0")
+    seen: dict[int, str] = {}
+    for n, folder in enumerate(["shop", "shop-wt1", "shop-wt2"]):
+        block = envfile.read_block((shop.parent / folder / "apps/web/.env.local").read_text())
+        assert block is not None
+        for key, value in block.items():
+            if key.endswith("PORT"):
+                port = int(value)
+                assert port not in seen, f"{key}={port} in slot {n} repeats {seen.get(port)}"
+                seen[port] = f"slot {n} {key}"
+        api_block = envfile.read_block((shop.parent / folder / "apps/api/.env.local").read_text())
+        assert api_block == block  # every app folder gets the same managed values
+    wt2 = envfile.read_block((shop.parent / "shop-wt2" / "apps/web/.env.local").read_text())
+    assert wt2 is not None
+    assert wt2["NEXTAUTH_URL"] == "http://localhost:3020"
+    assert wt2["DATABASE_URL"] == "postgresql://app:s3cret-pass@localhost:54342/app?schema=public"
+    assert wt2["REDIS_URL"] == "redis://localhost:6399/0"
+    assert wt2["PUBLIC_URL"] == "http://localhost:3021/v1"
+    assert wt2["COMPOSE_PROJECT_NAME"] == "shop-wt2"
+    validated = grove("validate", "--all", "--json").json
+    assert validated["errors"] == 0, validated["findings"]
+
+
+def test_a_rotation_in_the_shared_file_reaches_the_rewritten_value(shop: Path, grove) -> None:
+    grove("init")
+    commit_all(shop, "grove config")
+    for app in ("web", "api"):
+        shutil.copy(shop / "apps" / app / ".env.example", shop / "apps" / app / ".env")
+    grove("create")
+    web_env = shop / "apps" / "web" / ".env"
+    web_env.chmod(0o644)
+    web_env.write_text(WEB_EXAMPLE.replace("s3cret-pass", "rotated-pass"))
+    grove("env", "approve")
+    stale = grove("validate", "1", "--json").json["findings"]
+    assert {f["check"] for f in stale} == {"env.block-stale", "env.unprotected"}
+    grove("refresh", "1")
+    block = envfile.read_block((shop.parent / "shop-wt1" / "apps/web/.env.local").read_text())
+    assert block is not None
+    assert (
+        block["DATABASE_URL"] == "postgresql://app:rotated-pass@localhost:54332/app?schema=public"
+    )
+    masked = grove("env", "1", "--json").json
+    assert "rotated-pass" not in json.dumps(masked)
+
+
+def test_a_plain_repo_gets_the_seed_table(repo: Path, grove) -> None:
+    found = grove("init", "--dry-run", "--json").json["found"]
+    assert [p["name"] for p in found["ports"]] == [
+        "PORT",
+        "DB_PORT",
+        "MAILPIT_SMTP_PORT",
+        "MAILPIT_UI_PORT",
+    ]
+    assert found["shared"] == [".env"]
+    assert found["local"] == [".env.local"]
+    assert found["rewrites"] == []
+    assert found["protect"] is False
+    assert found["orm"] is None
+    assert found["compose_files"] == []
+
+
+@pytest.mark.parametrize(
+    ("files", "manager", "command"),
+    [
+        ({"package-lock.json": "{}"}, "npm", "npm ci --prefer-offline --no-audit --no-fund"),
+        ({"yarn.lock": ""}, "yarn", "yarn install --frozen-lockfile --prefer-offline"),
+        ({"yarn.lock": "", ".yarnrc.yml": ""}, "yarn", "yarn install --immutable"),
+        ({"bun.lockb": ""}, "bun", "bun install --frozen-lockfile"),
+        ({"uv.lock": ""}, "uv", "uv sync --frozen"),
+    ],
+)
+def test_package_managers(tmp_path: Path, grove, files: dict, manager: str, command: str) -> None:
+    main_dir = make_repo(tmp_path / "w", files={"package.json": "{}", **files})
+    found = grove("init", "--dry-run", "--json", cwd=main_dir).json["found"]
+    assert (found["package_manager"], found["setup"]["run"]) == (manager, [command])
+
+
+@pytest.mark.parametrize(
+    ("files", "orm"),
+    [
+        ({"knexfile.js": ""}, "knex"),
+        ({"drizzle.config.ts": ""}, "drizzle"),
+        ({".sequelizerc": ""}, "sequelize"),
+        ({"alembic.ini": ""}, "alembic"),
+        ({"manage.py": ""}, "django"),
+        ({"package.json": '{"dependencies": {"typeorm": "1"}}'}, "typeorm"),
+    ],
+)
+def test_migration_tools(tmp_path: Path, grove, files: dict, orm: str) -> None:
+    main_dir = make_repo(tmp_path / "w", files=files)
+    found = grove("init", "--dry-run", "--json", cwd=main_dir).json["found"]
+    assert found["orm"] == orm
+    assert found["database"]["migrate"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".env.example",
+        ".env.sample",
+        ".env.template",
+        ".example.env",
+        "env-example",
+        ".env.local.example",
+        ".env.development.example",
+    ],
+)
+def test_every_example_spelling_is_read(tmp_path: Path, grove, name: str) -> None:
+    main_dir = make_repo(tmp_path / "w", files={f"svc/{name}": "SVC_PORT=7100\n"})
+    found = grove("init", "--dry-run", "--json", cwd=main_dir).json["found"]
+    assert {p["name"]: p["base"] for p in found["ports"]} == {"SVC_PORT": 7100}
+    assert found["local"] == ["svc/.env.local"]
+
+
+def test_compose_long_syntax_and_dash_default(tmp_path: Path, grove) -> None:
+    compose = "services:\n  a:\n    ports:\n      - published: ${A_PORT-9100}\n        target: 80\n"
+    main_dir = make_repo(tmp_path / "w", files={"compose.yaml": compose})
+    found = grove("init", "--dry-run", "--json", cwd=main_dir).json["found"]
+    assert {p["name"]: p["base"] for p in found["ports"]} == {"A_PORT": 9100}
