@@ -10,7 +10,15 @@ import pytest
 from conftest import grove_process
 
 CONTRACT = {
-    ("init", "--dry-run"): {"path", "written", "dry_run", "gitignore_added", "content"},
+    ("init", "--dry-run"): {
+        "path",
+        "written",
+        "dry_run",
+        "gitignore_added",
+        "content",
+        "found",
+        "seconds",
+    },
     ("create",): {
         "slot",
         "path",
