@@ -116,3 +116,14 @@ def test_peek_a_missing_slot_is_a_usage_error(repo: Path, grove) -> None:
     result = grove("peek", "2", "--json")
     assert result.code == 2
     assert "slot 2 does not exist" in result.json["error"]["message"]
+
+
+def test_tables_print_square_brackets_literally(repo: Path, grove) -> None:
+    write_config(repo, "[ports]\nPORT = 3000\n")
+    grove("create")
+    (repo.parent / "myproject-wt1" / ".env.local").write_text("MINE=1\n")
+    out = grove("validate", "1").out
+    assert "env.block-missing" in out
+    from grove import output
+
+    assert "[env] protect" in output.table(["a"], [["set [env] protect = true"]])

@@ -43,6 +43,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     grid = Table(
         box=None, pad_edge=False, show_edge=False, header_style="bold" if use_color() else ""
@@ -50,7 +51,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     for header in headers:
         grid.add_column(header, overflow="fold")
     for row in rows:
-        grid.add_row(*(str(cell) for cell in row))
+        # Text, not str: rich would read "[env] protect" in a message as markup and drop it.
+        grid.add_row(*(Text(str(cell)) for cell in row))
     buffer = io.StringIO()
     Console(
         file=buffer,
