@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def emitted_check_ids() -> set[str]:
     source = "\n".join(p.read_text() for p in (ROOT / "src" / "grove" / "checks").glob("*.py"))
-    return set(re.findall(r'"((?:env|ports|git|services)\.[a-z-]+)"', source))
+    return set(re.findall(r'"((?:env|ports|git|services|escape)\.[a-z-]+)"', source))
 
 
 def test_every_check_id_is_documented() -> None:
