@@ -57,7 +57,7 @@ def _scripts(grove: Grove, repo: detect.Repo) -> list[Finding]:
                     f"{name}`",
                 )
             )
-        if detect.writes_shared_env(command):
+        if detect.writes_shared_env(command) and not grove.config.protect:
             found.append(
                 _w(
                     "script-writes-shared",
@@ -219,7 +219,7 @@ def _env_values(grove: Grove, repo: detect.Repo) -> list[Finding]:
                         f'add [env.rewrite] {e.key} = "{var}"',
                     )
                 )
-            if relative in grove.config.shared:
+            if relative in grove.config.shared and e.key not in handled:
                 found += _disagreement(e, where)
     return found
 
