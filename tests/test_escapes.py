@@ -255,10 +255,16 @@ QUIET = [
         '[env.derived]\nCOMPOSE_PROJECT_NAME = "{name}-wt{n}"\n',
     ),
     ("reads-env", {"package.json": pkg({"show": "cat .env.local"})}, ""),
-    ("writes-env-protected", {"package.json": pkg({"prepare": "echo A=1 >> .env"})},
-     "[env]\nprotect = true\n"),
-    ("var-ref-rewritten", {".env": "API_PORT=3001\nURL=http://localhost:${API_PORT}\n"},
-     "[ports]\nAPI_PORT = 3001\n[env.rewrite]\nURL = {}\n"),
+    (
+        "writes-env-protected",
+        {"package.json": pkg({"prepare": "echo A=1 >> .env"})},
+        "[env]\nprotect = true\n",
+    ),
+    (
+        "var-ref-rewritten",
+        {".env": "API_PORT=3001\nURL=http://localhost:${API_PORT}\n"},
+        "[ports]\nAPI_PORT = 3001\n[env.rewrite]\nURL = {}\n",
+    ),
     ("quoted-hash", {".env": "GREETING=\"# hello\"\nSINGLE='${NOT_EXPANDED}'\n"}, ""),
     (
         "cookies-per-host",

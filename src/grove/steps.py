@@ -237,21 +237,37 @@ def _copy_from_main(grove: Grove, n: int, relative: str, report: StepsReport) ->
         report.notes.append(f"[setup] copy: {relative} already exists in slot {n}; kept")
 
 
+def run_checked(
+    command: str, cwd: Path, env: dict[str, str], *, phase: str, slot: int | None, hint: str
+) -> None:
+    """Run a user's command (output streamed to stderr); on failure, raise with its tail."""
+    outcome = proc.run_shell_step(command, cwd, env)
+    if outcome.returncode == 0:
+        return
+    tail = "\n".join(outcome.tail[-10:])
+    where = f" in slot {slot}" if slot is not None else ""
+    raise StepFailed(
+        f"[{phase}] `{command}` exited with {outcome.returncode}{where}"
+        + (f"; last output:\n{tail}" if tail else ""),
+        hint=hint,
+        details={
+            "slot": slot,
+            "command": command,
+            "returncode": outcome.returncode,
+            "tail": outcome.tail,
+        },
+    )
+
+
 def _run(grove: Grove, n: int, command: str, phase: str) -> None:
-    outcome = proc.run_shell_step(command, grove.slot_path(n), converge.process_env(grove, n))
-    if outcome.returncode != 0:
-        tail = "\n".join(outcome.tail[-10:])
-        raise StepFailed(
-            f"[{phase}] `{command}` exited with {outcome.returncode} in slot {n}"
-            + (f"; last output:\n{tail}" if tail else ""),
-            hint=f"fix the command, then `grove refresh {n}` runs the remaining steps",
-            details={
-                "slot": n,
-                "command": command,
-                "returncode": outcome.returncode,
-                "tail": outcome.tail,
-            },
-        )
+    run_checked(
+        command,
+        grove.slot_path(n),
+        converge.process_env(grove, n),
+        phase=phase,
+        slot=n,
+        hint=f"fix the command, then `grove refresh {n}` runs the remaining steps",
+    )
 
 
 def run_commands(grove: Grove, n: int, commands: tuple[str, ...], phase: str) -> list[str]:

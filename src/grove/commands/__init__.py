@@ -6,6 +6,15 @@ from grove.errors import UsageError
 from grove.slots import Grove, Slot, discover
 
 
+def targets(grove: Grove, numbers: list[int], all_slots: bool) -> list[int]:
+    """The slots a command acts on: --all, the numbers given, else the current one."""
+    if all_slots:
+        return [s.n for s in discover(grove).slots if s.registered and s.exists]
+    if numbers:
+        return sorted(set(numbers))
+    return [grove.resolve_slot(None)]
+
+
 def existing_slot(grove: Grove, n: int) -> Slot:
     """Slot n as a registered worktree with its folder present, or a usage error."""
     for slot in discover(grove).slots:

@@ -8,17 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grove import database, output
-from grove.commands import existing_slot
+from grove.commands import existing_slot, targets
 from grove.errors import Refused, UsageError
-from grove.slots import Grove, discover
-
-
-def targets(grove: Grove, numbers: list[int], all_slots: bool) -> list[int]:
-    if all_slots:
-        return [s.n for s in discover(grove).slots if s.registered and s.exists]
-    if numbers:
-        return sorted(set(numbers))
-    return [grove.resolve_slot(None)]
+from grove.slots import Grove
 
 
 @dataclass

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grove import approval, converge, fsio, steps
-from grove.commands import existing_slot
+from grove.commands import existing_slot, targets
 from grove.converge import Change
-from grove.slots import LOCK_TIMEOUT, Grove, discover
+from grove.slots import LOCK_TIMEOUT, Grove
 
 
 @dataclass
@@ -45,14 +45,6 @@ class RefreshResult:
                 f"{', '.join(map(str, self.slots))}",
             )
         return "\n".join(lines)
-
-
-def targets(grove: Grove, numbers: list[int], all_slots: bool) -> list[int]:
-    if all_slots:
-        return [s.n for s in discover(grove).slots if s.registered and s.exists]
-    if numbers:
-        return sorted(set(numbers))
-    return [grove.resolve_slot(None)]
 
 
 def _pending_database(grove: Grove, n: int) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from grove.config import DatabaseConfig
 from grove.database import server
 from grove.database.binaries import find_bin
 from grove.database.cluster import Cluster
-from grove.errors import ConfigError, DatabaseError, StepFailed
+from grove.errors import ConfigError, DatabaseError
 from grove.slots import Grove
 
 TEMPLATE_LOCK_TIMEOUT = 900.0
@@ -127,22 +127,19 @@ def _command_env(grove: Grove, n: int, where: Target, bin_dir: Path | None) -> d
 def _run_seed(grove: Grove, where: Target, bin_dir: Path | None) -> None:
     db = config_of(grove)
     env = _command_env(grove, 0, where, bin_dir)
+    from grove.steps import run_checked
+
     for index, command in enumerate(db.seed, 1):
         output.narrate(f"[seed {index}/{len(db.seed)}] {command}")
-        outcome = proc.run_shell_step(command, grove.main, env)
-        if outcome.returncode != 0:
-            tail = "\n".join(outcome.tail[-10:])
-            raise StepFailed(
-                f"[database] seed `{command}` exited with {outcome.returncode}"
-                + (f"; last output:\n{tail}" if tail else ""),
-                hint="fix the seed; no slot uses a half-seeded template, and the next "
-                "`grove create` or `grove db reseed` builds it again",
-                details={
-                    "command": command,
-                    "returncode": outcome.returncode,
-                    "tail": outcome.tail,
-                },
-            )
+        run_checked(
+            command,
+            grove.main,
+            env,
+            phase="database seed",
+            slot=None,
+            hint="fix the seed; no slot uses a half-seeded template, and the next "
+            "`grove create` or `grove db reseed` builds it again",
+        )
 
 
 @dataclass
@@ -443,22 +440,18 @@ def run_migrations(grove: Grove, n: int) -> list[str]:
     if db is None or not db.migrate:
         return []
     env = _command_env(grove, n, target(grove, n), _optional_bin(db, grove.main))
+    from grove.steps import run_checked
+
     for index, command in enumerate(db.migrate, 1):
         output.narrate(f"[migrate {index}/{len(db.migrate)}] {command}")
-        outcome = proc.run_shell_step(command, grove.slot_path(n), env)
-        if outcome.returncode != 0:
-            tail = "\n".join(outcome.tail[-10:])
-            raise StepFailed(
-                f"[database] migrate `{command}` exited with {outcome.returncode} in slot {n}"
-                + (f"; last output:\n{tail}" if tail else ""),
-                hint=f"fix the migration, then `grove refresh {n}`",
-                details={
-                    "slot": n,
-                    "command": command,
-                    "returncode": outcome.returncode,
-                    "tail": outcome.tail,
-                },
-            )
+        run_checked(
+            command,
+            grove.slot_path(n),
+            env,
+            phase="database migrate",
+            slot=n,
+            hint=f"fix the migration, then `grove refresh {n}`",
+        )
     return list(db.migrate)
 
 
