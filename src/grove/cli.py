@@ -17,19 +17,6 @@ from grove.errors import GroveError, UsageError
 if TYPE_CHECKING:
     from grove.slots import Grove
 
-COMMANDS = (
-    "init",
-    "create",
-    "refresh",
-    "validate",
-    "list",
-    "peek",
-    "env",
-    "exec",
-    "switch",
-    "remove",
-)
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
