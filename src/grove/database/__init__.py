@@ -156,6 +156,13 @@ def ensure_template(grove: Grove, rebuild: bool = False) -> TemplateReport:
     """Build the seeded template unless an up-to-date one exists (one builder at a time)."""
     db = config_of(grove)
     started = time.monotonic()
+    if not rebuild and db.mode == "cluster":
+        # The common case, checked without the lock: the marker is written last, after the
+        # template is complete, so a matching digest means it is ready to clone.
+        digest = seed_digest(grove)
+        current = cluster(grove, None)
+        if current.ready() and current.read_marker().get("digest") == digest:
+            return TemplateReport(False, digest, time.monotonic() - started)
     with fsio.exclusive_lock(
         pg_root(grove) / "template.lock", TEMPLATE_LOCK_TIMEOUT, "building the database template"
     ):
