@@ -115,6 +115,11 @@ def create_database(address: ServerAddress, name: str, template: str | None = No
             )
 
 
+def checkpoint(address: ServerAddress) -> None:
+    with connect(address) as conn:
+        conn.execute("CHECKPOINT")
+
+
 def ping(address: ServerAddress, dbname: str) -> bool:
     try:
         with connect(address, dbname):
