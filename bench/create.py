@@ -52,6 +52,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchlib import find_grove, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## grove create vs the naive path"
@@ -63,6 +65,7 @@ DEFAULT_WARMUP = 1
 DEFAULT_ROWS = 500_000
 TARGET_RATIO = 0.2  # grove create at most 1/5 of the naive path
 TARGET_SECONDS = 3.0  # and under 3 s median
+
 
 # Real, pinned npm dependencies of a typical TypeScript web project. With their transitive
 # dependencies they make a node_modules of about 122 MB in some 12,000 files (measured
@@ -174,19 +177,6 @@ def timed(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> float:
     start = time.perf_counter()
     run(argv, cwd, env)
     return time.perf_counter() - start
-
-
-def find_grove(explicit: str | None) -> Path:
-    candidates = [
-        explicit,
-        shutil.which("grove", path=str(Path(sys.executable).parent)),
-        str(ROOT / ".venv" / "bin" / "grove"),
-        shutil.which("grove"),
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return Path(candidate)
-    sys.exit("grove executable not found: install the project (pip install -e .) or pass --grove")
 
 
 def find_pg_bin(explicit: str | None) -> Path:
@@ -823,39 +813,6 @@ def fill(text: str, width: int = 88) -> str:
     return textwrap.fill(text, width=width, break_on_hyphens=False, break_long_words=False)
 
 
-def replace_section(doc: str, new: str) -> str:
-    """doc with SECTION replaced by new (or new appended), other sections untouched."""
-    lines = doc.splitlines()
-    start = end = None
-    fenced = False
-    for i, line in enumerate(lines):
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-            continue
-        if fenced:
-            continue
-        if start is None and line.rstrip() == SECTION:
-            start = i
-        elif start is not None and (line.startswith("## ") or line.startswith("# ")):
-            end = i
-            break
-    new_lines = new.rstrip("\n").splitlines()
-    if start is None:
-        if not lines:
-            lines = ["# Benchmarks"]
-        while lines and not lines[-1].strip():
-            lines.pop()
-        return "\n".join([*lines, "", *new_lines]) + "\n"
-    end = len(lines) if end is None else end
-    tail = lines[end:]
-    return "\n".join([*lines[:start], *new_lines, *(["", *tail] if tail else [])]) + "\n"
-
-
-def write_doc(new: str) -> None:
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    DOC.write_text(replace_section(doc, new), encoding="utf-8")
-
-
 # ---------------------------------------------------------------- clean-up
 
 
@@ -965,7 +922,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.output.write_text(text, encoding="utf-8")
                 log(f"wrote the section to {args.output}")
             if args.write:
-                write_doc(text)
+                write_section(SECTION, text)
                 log(f"updated {DOC.relative_to(ROOT)}")
             log(verdict(cases)[0])
             return 0

@@ -56,6 +56,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchlib import find_grove, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Evergreen handoff: grove take vs creating a worktree"
@@ -355,19 +357,6 @@ def log(message: str) -> None:
 def sync() -> None:
     """Flush dirty pages, so one run's write-back is not billed to the next."""
     subprocess.run(["sync"], check=False)
-
-
-def find_grove(explicit: str | None) -> Path:
-    candidates = [
-        explicit,
-        shutil.which("grove", path=str(Path(sys.executable).parent)),
-        str(ROOT / ".venv" / "bin" / "grove"),
-        shutil.which("grove"),
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return Path(candidate)
-    sys.exit("grove executable not found: install the project (pip install -e .) or pass --grove")
 
 
 def grove_python(grove: Path) -> str:
@@ -1170,39 +1159,6 @@ def section(
     )
 
 
-def replace_section(doc: str, new: str) -> str:
-    """doc with SECTION replaced by new (or new appended), other sections untouched."""
-    lines = doc.splitlines()
-    start = end = None
-    fenced = False
-    for i, line in enumerate(lines):
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-            continue
-        if fenced:
-            continue
-        if start is None and line.rstrip() == SECTION:
-            start = i
-        elif start is not None and (line.startswith("## ") or line.startswith("# ")):
-            end = i
-            break
-    new_lines = new.rstrip("\n").splitlines()
-    if start is None:
-        if not lines:
-            lines = ["# Benchmarks"]
-        while lines and not lines[-1].strip():
-            lines.pop()
-        return "\n".join([*lines, "", *new_lines]) + "\n"
-    end = len(lines) if end is None else end
-    tail = lines[end:]
-    return "\n".join([*lines[:start], *new_lines, *(["", *tail] if tail else [])]) + "\n"
-
-
-def write_doc(new: str) -> None:
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    DOC.write_text(replace_section(doc, new), encoding="utf-8")
-
-
 # ---------------------------------------------------------------- clean-up
 
 
@@ -1306,7 +1262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.output.write_text(text, encoding="utf-8")
                 log(f"wrote the section to {args.output}")
             if args.write:
-                write_doc(text)
+                write_section(SECTION, text)
                 log(f"updated {DOC.relative_to(ROOT)}")
             for line in verdict(results)[0]:
                 log(line)

@@ -26,10 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from list_latency import find_grove, hermetic_env, run
-from validate import replace_section
+from benchlib import find_grove, write_section
+from list_latency import hermetic_env, run
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -163,8 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(body)
     if args.write:
-        doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-        DOC.write_text(replace_section(doc, SECTION, body), encoding="utf-8")
+        write_section(SECTION, body)
     return 0
 
 

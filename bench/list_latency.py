@@ -34,6 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchlib import find_grove, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## grove list latency"
@@ -43,6 +45,7 @@ PROJECT = "myproject"
 DEFAULT_REPEAT = 15
 DEFAULT_WARMUP = 1
 DEFAULT_FILES = 2000
+
 
 WORDS = [
     "alpha",
@@ -134,19 +137,6 @@ def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> str:
             f"{' '.join(argv)} (in {cwd}) exited {proc.returncode}:\n{proc.stderr}{proc.stdout}"
         )
     return proc.stdout
-
-
-def find_grove(explicit: str | None) -> Path:
-    candidates = [
-        explicit,
-        shutil.which("grove", path=str(Path(sys.executable).parent)),
-        str(ROOT / ".venv" / "bin" / "grove"),
-        shutil.which("grove"),
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return Path(candidate)
-    sys.exit("grove executable not found: install the project (pip install -e .) or pass --grove")
 
 
 def grove_python(grove: Path) -> str:
@@ -382,40 +372,6 @@ def section(body_table: str, machine_lines: list[str], args: argparse.Namespace,
     )
 
 
-def replace_section(doc: str, new: str) -> str:
-    """doc with the SECTION replaced by new (or new appended), other sections untouched."""
-    lines = doc.splitlines()
-    start = end = None
-    fenced = False
-    for i, line in enumerate(lines):
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-            continue
-        if fenced:
-            continue
-        if start is None and line.rstrip() == SECTION:
-            start = i
-        elif start is not None and (line.startswith("## ") or line.startswith("# ")):
-            end = i
-            break
-    new_lines = new.rstrip("\n").splitlines()
-    if start is None:
-        if not lines:
-            lines = ["# Benchmarks"]
-        while lines and not lines[-1].strip():
-            lines.pop()
-        return "\n".join([*lines, "", *new_lines]) + "\n"
-    end = len(lines) if end is None else end
-    tail = lines[end:]
-    return "\n".join([*lines[:start], *new_lines, *(["", *tail] if tail else [])]) + "\n"
-
-
-def write_doc(new: str) -> None:
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(replace_section(doc, new), encoding="utf-8")
-
-
 # ---------------------------------------------------------------- main
 
 
@@ -497,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         body = table(results)
         print(body)
         if args.write:
-            write_doc(section(body, machine(env, grove, load), args, size))
+            write_section(SECTION, section(body, machine(env, grove, load), args, size))
             print(f"updated {DOC.relative_to(ROOT)}", file=sys.stderr)
     finally:
         if args.keep:

@@ -39,10 +39,11 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from benchlib import find_grove, write_section
+
 # bench/ is on sys.path when this file runs as a script (ruff: src includes "bench").
 from list_latency import (
     Case,
-    find_grove,
     grove_python,
     grow_to,
     hermetic_env,
@@ -358,41 +359,6 @@ def section(
     )
 
 
-def replace_section(doc: str, heading: str, new: str) -> str:
-    """doc with the section under heading replaced by new (or new appended), others intact."""
-    lines = doc.splitlines()
-    start = end = None
-    fenced = False
-    for i, line in enumerate(lines):
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-            continue
-        if fenced:
-            continue
-        if start is None and line.rstrip() == heading:
-            start = i
-        elif start is not None and line.startswith(("## ", "# ")):
-            end = i
-            break
-    new_lines = new.rstrip("\n").splitlines()
-    if start is None:
-        if not lines:
-            lines = ["# Benchmarks"]
-        while lines and not lines[-1].strip():
-            lines.pop()
-        return "\n".join([*lines, "", *new_lines]) + "\n"
-    end = len(lines) if end is None else end
-    tail = lines[end:]
-    return "\n".join([*lines[:start], *new_lines, *(["", *tail] if tail else [])]) + "\n"
-
-
-def write_doc(new: str) -> None:
-    # Read right before writing: other sections of the file are written by other scripts.
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(replace_section(doc, SECTION, new), encoding="utf-8")
-
-
 # ---------------------------------------------------------------- main
 
 
@@ -463,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.profile:
             print(profile(grove, repo, env, PROFILE_TOP), file=sys.stderr)
         if args.write:
-            write_doc(section(body, cases, machine(env, grove, load), args))
+            write_section(SECTION, section(body, cases, machine(env, grove, load), args))
             print(f"updated {DOC.relative_to(ROOT)}", file=sys.stderr)
     finally:
         if args.keep:

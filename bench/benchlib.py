@@ -1,0 +1,61 @@
+"""Helpers every benchmark script shares: finding grove, and updating its own section of
+docs/benchmarks.md without touching the others."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def find_grove(explicit: str | None) -> Path:
+    candidates = [
+        explicit,
+        shutil.which("grove", path=str(Path(sys.executable).parent)),
+        str(ROOT / ".venv" / "bin" / "grove"),
+        shutil.which("grove"),
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    sys.exit("grove executable not found: install the project (pip install -e .) or pass --grove")
+
+
+def replace_section(doc: str, heading: str, new: str) -> str:
+    """doc with the section under heading replaced by new (or new appended), others intact."""
+    lines = doc.splitlines()
+    start = end = None
+    fenced = False
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+            continue
+        if fenced:
+            continue
+        if start is None and line.rstrip() == heading:
+            start = i
+        elif start is not None and line.startswith(("## ", "# ")):
+            end = i
+            break
+    new_lines = new.rstrip("\n").splitlines()
+    if start is None:
+        if not lines:
+            lines = ["# Benchmarks"]
+        while lines and not lines[-1].strip():
+            lines.pop()
+        return "\n".join([*lines, "", *new_lines]) + "\n"
+    end = len(lines) if end is None else end
+    tail = lines[end:]
+    return "\n".join([*lines[:start], *new_lines, *(["", *tail] if tail else [])]) + "\n"
+
+
+def write_section(heading: str, new: str, doc_path: Path = DOC) -> None:
+    """Replace one section of docs/benchmarks.md, read right before writing: other
+    sections are written by other scripts."""
+    doc = doc_path.read_text(encoding="utf-8") if doc_path.exists() else "# Benchmarks\n"
+    doc_path.parent.mkdir(parents=True, exist_ok=True)
+    doc_path.write_text(replace_section(doc, heading, new), encoding="utf-8")
