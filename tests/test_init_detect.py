@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import commit_all, make_repo
+from conftest import commit_all, make_repo, write_config
 from grove import envfile
 
 WEB_EXAMPLE = """\
@@ -267,3 +267,15 @@ def test_compose_long_syntax_and_dash_default(tmp_path: Path, grove) -> None:
     main_dir = make_repo(tmp_path / "w", files={"compose.yaml": compose})
     found = grove("init", "--dry-run", "--json", cwd=main_dir).json["found"]
     assert {p["name"]: p["base"] for p in found["ports"]} == {"A_PORT": 9100}
+
+
+def test_a_per_slot_host_keeps_sessions_apart(repo: Path, grove) -> None:
+    (repo / ".env").write_text("APP_URL=http://localhost:3000/app?next=1\n")
+    write_config(repo, '[env.rewrite]\nAPP_URL = { port = "PORT", host = "wt{n}.localhost" }\n')
+    grove("create")
+    block = envfile.read_block((repo.parent / "myproject-wt1" / ".env.local").read_text())
+    assert block is not None
+    assert block["APP_URL"] == "http://wt1.localhost:3001/app?next=1"
+    bad = '[env.rewrite]\nAPP_URL = { port = "WEB_PORT" }\n'
+    write_config(repo, bad)
+    assert "[env.rewrite] APP_URL" in grove("list", "--json").json["error"]["message"]
