@@ -25,6 +25,20 @@ def find_grove(explicit: str | None) -> Path:
     sys.exit("grove executable not found: install the project (pip install -e .) or pass --grove")
 
 
+def grove_python(grove: Path) -> str:
+    """The interpreter named in the grove script's shebang (else this one)."""
+    try:
+        with grove.open("rb") as fh:
+            first = fh.readline().decode("utf-8", "replace").strip()
+    except OSError:
+        return sys.executable
+    if first.startswith("#!"):
+        parts = first[2:].split()
+        if parts and Path(parts[0]).name != "env" and Path(parts[0]).exists():
+            return parts[0]
+    return sys.executable
+
+
 def replace_section(doc: str, heading: str, new: str) -> str:
     """doc with the section under heading replaced by new (or new appended), others intact."""
     lines = doc.splitlines()

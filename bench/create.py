@@ -52,7 +52,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import find_grove, write_section
+from benchlib import find_grove, grove_python, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -648,20 +648,6 @@ def grove_revision(env: Mapping[str, str]) -> str:
         [*git, "status", "--porcelain", "--", "src"], ROOT, env, check=False
     ).stdout.strip()
     return f"commit {head}" + (" plus uncommitted changes under src/" if changed else "")
-
-
-def grove_python(grove: Path) -> str:
-    """The interpreter named in the grove script's shebang (else this one)."""
-    try:
-        with grove.open("rb") as fh:
-            first = fh.readline().decode("utf-8", "replace").strip()
-    except OSError:
-        return sys.executable
-    if first.startswith("#!"):
-        parts = first[2:].split()
-        if parts and Path(parts[0]).name != "env" and Path(parts[0]).exists():
-            return parts[0]
-    return sys.executable
 
 
 def row(label: str, values: Sequence[float], note: str = "") -> str:

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchlib import find_grove, write_section
+from benchlib import find_grove, grove_python, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -357,20 +357,6 @@ def log(message: str) -> None:
 def sync() -> None:
     """Flush dirty pages, so one run's write-back is not billed to the next."""
     subprocess.run(["sync"], check=False)
-
-
-def grove_python(grove: Path) -> str:
-    """The interpreter named in the grove script's shebang (else this one)."""
-    try:
-        with grove.open("rb") as fh:
-            first = fh.readline().decode("utf-8", "replace").strip()
-    except OSError:
-        return sys.executable
-    if first.startswith("#!"):
-        parts = first[2:].split()
-        if parts and Path(parts[0]).name != "env" and Path(parts[0]).exists():
-            return parts[0]
-    return sys.executable
 
 
 def find_pg_bin(explicit: str | None) -> Path:

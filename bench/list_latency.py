@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchlib import find_grove, write_section
+from benchlib import find_grove, grove_python, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -137,20 +137,6 @@ def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> str:
             f"{' '.join(argv)} (in {cwd}) exited {proc.returncode}:\n{proc.stderr}{proc.stdout}"
         )
     return proc.stdout
-
-
-def grove_python(grove: Path) -> str:
-    """The interpreter named in the grove script's shebang (else this one)."""
-    try:
-        with grove.open("rb") as fh:
-            first = fh.readline().decode("utf-8", "replace").strip()
-    except OSError:
-        return sys.executable
-    if first.startswith("#!"):
-        parts = first[2:].split()
-        if parts and Path(parts[0]).name != "env" and Path(parts[0]).exists():
-            return parts[0]
-    return sys.executable
 
 
 # ---------------------------------------------------------------- fixture

@@ -39,12 +39,11 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from benchlib import find_grove, write_section
+from benchlib import find_grove, grove_python, write_section
 
 # bench/ is on sys.path when this file runs as a script (ruff: src includes "bench").
 from list_latency import (
     Case,
-    grove_python,
     grow_to,
     hermetic_env,
     machine,
