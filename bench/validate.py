@@ -156,7 +156,14 @@ def build_repo(parent: Path, env: Mapping[str, str], n_files: int) -> tuple[Path
     size = write_tree(repo, n_files)
     (repo / "README.md").write_text("# myproject\n\nA benchmark fixture.\n", encoding="utf-8")
     (repo / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
-    (repo / "grove.toml").write_text(f"[grove]\nslots = {SLOTS}\n", encoding="utf-8")
+    # The URLs that embed a table port are written per slot, as `grove init` proposes;
+    # otherwise validate (rightly) warns that every slot shares them.
+    (repo / "grove.toml").write_text(
+        f"[grove]\nslots = {SLOTS}\n\n[env.rewrite]\n"
+        'APP_URL = "PORT"\nCORS_ORIGINS = "PORT"\nDATABASE_URL = "DB_PORT"\n'
+        'OAUTH_REDIRECT_URL = "PORT"\n',
+        encoding="utf-8",
+    )
     run(["git", "add", "-A"], repo, env)
     run(["git", "commit", "-q", "-m", "fixture"], repo, env)
     # Before the first create, which records the shared files' state as approved.
@@ -325,7 +332,8 @@ def section(
     fixture = (
         f"Fixture: a fresh repository of {args.files:,} tracked files in nested folders, a "
         f"shared `.env` of {len(SHARED_ENV.splitlines())} lines in main (dev/staging URLs, "
-        "`sk_test_` keys, flags, comments), `[grove] slots = 10`, 9 slots made with "
+        "`sk_test_` keys, flags, comments), `[grove] slots = 10` with its four localhost URLs "
+        "in `[env.rewrite]`, 9 slots made with "
         "`grove create`, four user lines appended to every `.env.local`; hermetic git "
         "config. Before timing, validate must exit 0 with `ok: true` and no findings, and "
         f"every timed run must exit 0. {bytecode} {args.warmup} warm-up run(s), then "
