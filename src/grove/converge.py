@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from grove import envfile, fsio, git
 from grove.errors import ConfigError
@@ -207,7 +206,3 @@ def process_env(grove: Grove, n: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(slot_env(grove, n))
     return env
-
-
-def shared_paths(grove: Grove) -> list[Path]:
-    return [grove.main / shared for shared in grove.config.shared]

@@ -121,10 +121,6 @@ def worktree_remove(repo: Path, path: Path, locked: bool) -> None:
     _check(_git(repo, *args, str(path)))
 
 
-def worktree_prune(repo: Path) -> None:
-    _check(_git(repo, "worktree", "prune"))
-
-
 def rev_parse(repo: Path, ref: str) -> str | None:
     result = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", read_only=True)
     return result.stdout.strip() if result.returncode == 0 else None

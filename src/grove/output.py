@@ -15,18 +15,9 @@ class Result(Protocol):
     def as_text(self) -> str: ...
 
 
-_quiet = False
-
-
-def set_quiet(quiet: bool) -> None:
-    global _quiet  # noqa: PLW0603 - one process-wide switch set once by the CLI
-    _quiet = quiet
-
-
 def narrate(message: str) -> None:
     """Progress and logs: always stderr, so stdout stays the answer."""
-    if not _quiet:
-        print(f"grove: {message}", file=sys.stderr, flush=True)
+    print(f"grove: {message}", file=sys.stderr, flush=True)
 
 
 def use_color() -> bool:
