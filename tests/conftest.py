@@ -134,3 +134,35 @@ def tree_snapshot(*roots: Path) -> dict[str, tuple[int, int, str]]:
                 body = "dir"
             snap[str(path)] = (st.st_mode, st.st_mtime_ns, body)
     return snap
+
+
+@pytest.fixture
+def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in `docker` on PATH (no Docker engine runs on these machines).
+
+    It appends its arguments, folder and the environment grove gave it to the returned
+    log (one JSON object per call), prints FAKE_COMPOSE_PS (FAIL: fails like an engine
+    that is down) and exits with FAKE_DOCKER_EXIT.
+    """
+    folder = tmp_path / "fake-bin"
+    folder.mkdir()
+    log = tmp_path / "docker-calls.jsonl"
+    script = folder / "docker"
+    script.write_text(
+        "#!/usr/bin/env python3\n"
+        "import json, os, sys\n"
+        "keys = ('PORT', 'DB_PORT', 'API_KEY', 'COMPOSE_PROJECT_NAME')\n"
+        f"with open({str(log)!r}, 'a') as f:\n"
+        "    call = {'argv': sys.argv[1:], 'cwd': os.getcwd()}\n"
+        "    call.update({k: os.environ.get(k) for k in keys})\n"
+        "    f.write(json.dumps(call) + '\\n')\n"
+        "reply = os.environ.get('FAKE_COMPOSE_PS', '')\n"
+        "if reply == 'FAIL':\n"
+        "    sys.stderr.write('Cannot connect to the Docker daemon\\n'); sys.exit(1)\n"
+        "if reply:\n"
+        "    print(reply)\n"
+        "sys.exit(int(os.environ.get('FAKE_DOCKER_EXIT', '0')))\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return log

@@ -4,8 +4,6 @@ environment: there is no Docker engine on these machines."""
 from __future__ import annotations
 
 import json
-import os
-import stat
 from pathlib import Path
 
 import pytest
@@ -13,28 +11,8 @@ import pytest
 from conftest import commit_all, grove_process, write_config
 
 
-@pytest.fixture
-def recorder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "fake-bin"
-    folder.mkdir()
-    log = tmp_path / "docker.jsonl"
-    script = folder / "docker"
-    script.write_text(
-        "#!/usr/bin/env python3\n"
-        "import json, os, sys\n"
-        f"with open({str(log)!r}, 'a') as f:\n"
-        "    f.write(json.dumps({'argv': sys.argv[1:], 'cwd': os.getcwd(),\n"
-        "        'PORT': os.environ.get('PORT'), 'DB_PORT': os.environ.get('DB_PORT'),\n"
-        "        'API_KEY': os.environ.get('API_KEY')}) + '\\n')\n"
-        "sys.exit(int(os.environ.get('FAKE_DOCKER_EXIT', '0')))\n"
-    )
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
-    return log
-
-
 def test_compose_runs_from_the_slot_with_its_project_env_files_and_env(
-    repo: Path, grove, recorder: Path
+    repo: Path, grove, fake_docker: Path
 ) -> None:
     (repo / "compose.yaml").write_text("services:\n  db:\n    image: postgres\n")
     commit_all(repo, "compose")
@@ -42,7 +20,7 @@ def test_compose_runs_from_the_slot_with_its_project_env_files_and_env(
     grove("create")
     result = grove_process("compose", "1", "--", "up", "-d", "db", cwd=repo)
     assert result.code == 0, result.err
-    call = json.loads(recorder.read_text().splitlines()[-1])
+    call = json.loads(fake_docker.read_text().splitlines()[-1])
     assert call["argv"] == [
         "compose",
         "-p",
@@ -61,7 +39,7 @@ def test_compose_runs_from_the_slot_with_its_project_env_files_and_env(
 
 
 def test_compose_default_project_is_the_slot_folder_and_exit_code_passes_through(
-    repo: Path, grove, recorder: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Path, grove, fake_docker: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     grove("create")
     monkeypatch.setenv("FAKE_DOCKER_EXIT", "3")
@@ -69,7 +47,7 @@ def test_compose_default_project_is_the_slot_folder_and_exit_code_passes_through
     result = grove_process("compose", "--json", "--", "ps", cwd=slot)
     assert result.code == 3
     assert json.loads(result.out)["exit_code"] == 3
-    call = json.loads(recorder.read_text().splitlines()[-1])
+    call = json.loads(fake_docker.read_text().splitlines()[-1])
     assert call["argv"][:3] == ["compose", "-p", "myproject-wt1"]
 
 

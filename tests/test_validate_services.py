@@ -8,8 +8,6 @@ would. The port-table checks that a valid grove.toml cannot trigger live here to
 from __future__ import annotations
 
 import json
-import os
-import stat
 from pathlib import Path
 
 import pytest
@@ -17,28 +15,6 @@ import pytest
 from conftest import commit_all, write_config
 
 COMPOSE = "services:\n  db:\n    image: postgres:16\n  mail:\n    image: axllent/mailpit\n"
-
-
-@pytest.fixture
-def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "fake-bin"
-    folder.mkdir()
-    log = tmp_path / "docker-calls.jsonl"
-    script = folder / "docker"
-    script.write_text(
-        "#!/usr/bin/env python3\n"
-        "import json, os, sys\n"
-        f"with open({str(log)!r}, 'a') as f:\n"
-        "    f.write(json.dumps({'argv': sys.argv[1:], 'project_env':"
-        " os.environ.get('COMPOSE_PROJECT_NAME'), 'port': os.environ.get('PORT')}) + '\\n')\n"
-        "reply = os.environ.get('FAKE_COMPOSE_PS', '')\n"
-        "if reply == 'FAIL':\n"
-        "    sys.stderr.write('Cannot connect to the Docker daemon\\n'); sys.exit(1)\n"
-        "print(reply)\n"
-    )
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
-    return log
 
 
 def _compose_repo(repo: Path, grove) -> None:
@@ -75,7 +51,7 @@ def test_running_services_are_quiet_and_compose_gets_the_slots_files(
         "--format",
         "json",
     ]
-    assert call["port"] == "3001"
+    assert call["PORT"] == "3001"
 
 
 def test_exited_and_unhealthy_services_are_reported(
