@@ -39,6 +39,20 @@ def grove_python(grove: Path) -> str:
     return sys.executable
 
 
+def cpu_description() -> tuple[int, str]:
+    """The CPUs this process may use, and their model name where Linux says it."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 0
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return cpus, line.partition(":")[2].strip()
+    return cpus, ""
+
+
 def replace_section(doc: str, heading: str, new: str) -> str:
     """doc with the section under heading replaced by new (or new appended), others intact."""
     lines = doc.splitlines()

@@ -52,7 +52,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import find_grove, grove_python, write_section
+from benchlib import cpu_description, find_grove, grove_python, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -577,17 +577,7 @@ def reflink_support(folder: Path) -> str:
 
 def machine(fixture: Fixture, load: str, cpu: str) -> list[str]:
     env = fixture.env
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 0
-    model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                model = line.partition(":")[2].strip()
-                break
+    cpus, model = cpu_description()
     python = version(
         [grove_python(fixture.grove), "-c", "import sys; print(sys.version.split()[0])"], env
     )

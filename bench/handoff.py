@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchlib import find_grove, grove_python, write_section
+from benchlib import cpu_description, find_grove, grove_python, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -877,17 +877,7 @@ def grove_revision(env: Mapping[str, str]) -> str:
 
 def machine(fixture: Fixture, load: str) -> list[str]:
     env = fixture.env
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 0
-    model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                model = line.partition(":")[2].strip()
-                break
+    cpus, model = cpu_description()
     python = version(
         [grove_python(fixture.grove), "-c", "import sys; print(sys.version.split()[0])"], env
     )

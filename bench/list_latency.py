@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchlib import find_grove, grove_python, write_section
+from benchlib import cpu_description, find_grove, grove_python, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -260,17 +260,7 @@ def cases_for(slots: int, paths: list[Path], repo: Path, grove: Path) -> list[Ca
 
 
 def machine(env: Mapping[str, str], grove: Path, load: str) -> list[str]:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 0
-    model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                model = line.partition(":")[2].strip()
-                break
+    cpus, model = cpu_description()
     py = grove_python(grove)
     py_version = run([py, "-c", "import sys; print(sys.version.split()[0])"], ROOT, env).strip()
     git_version = run(["git", "--version"], ROOT, env).strip().removeprefix("git version ")
