@@ -116,8 +116,8 @@ def test_agents_md_section_keeps_user_text_and_tells_agents_their_ports(repo: Pa
 def test_cursor_and_gemini_files(repo: Path, grove) -> None:
     grove("agents", "install", "cursor", "gemini")
     cursor = json.loads((repo / ".cursor" / "worktrees.json").read_text())
-    assert cursor["setup-worktree-unix"] == ["grove refresh --all"]
-    assert cursor["setup-worktree"] == ["grove refresh --all"]
+    assert cursor["setup-worktree-unix"] == ["grove take --here --label cursor"]
+    assert cursor["setup-worktree"] == ["grove take --here --label cursor"]
     gemini = json.loads((repo / ".gemini" / "settings.json").read_text())
     assert gemini["context"]["fileName"] == ["AGENTS.md", "GEMINI.md"]
     assert (repo / "AGENTS.md").exists()

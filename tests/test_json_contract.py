@@ -64,6 +64,7 @@ CONTRACT = {
         "slot",
         "path",
         "removed",
+        "adopted",
         "forced",
         "deleted_ignored",
         "overridden",

@@ -137,6 +137,11 @@ def _add_lease_parsers(sub: Any, common: _Parser) -> None:
     p.add_argument("--from", dest="start", metavar="REF", help="start point (default: main's HEAD)")
     p.add_argument("--label", default="", help="who or what holds the slot")
     p.add_argument("--pid", type=int, help="the process that holds it (stale once it exits)")
+    p.add_argument(
+        "--here",
+        action="store_true",
+        help="take the worktree you stand in, adopting it as a slot if another tool made it",
+    )
 
     p = sub.add_parser("release", parents=[common], help="end a slot's lease (the slot stays)")
     p.add_argument("slot", nargs="?", type=_slot)
@@ -265,11 +270,7 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
     if command == "agents":
         return _dispatch_agents(grove, args)
     if command == "take":
-        from grove.commands import take
-
-        return take.take(
-            grove, branch=args.branch, start=args.start, label=args.label, pid=args.pid
-        ), 0
+        return _dispatch_take(grove, args)
     if command == "release":
         from grove.commands import take
 
@@ -277,6 +278,22 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
             grove, args.slot, args.stale, reset=args.reset, start=args.start, force=args.force
         ), 0
     raise UsageError(f"unknown command {command!r}")
+
+
+def _dispatch_take(grove: Grove, args: argparse.Namespace) -> tuple[output.Result, int]:
+    from grove.commands import take
+
+    if not args.here:
+        return take.take(
+            grove, branch=args.branch, start=args.start, label=args.label, pid=args.pid
+        ), 0
+    if args.branch or args.start:
+        raise UsageError(
+            "--here takes the worktree as it is checked out; it cannot be combined "
+            "with --branch or --from",
+            hint="check out the branch there first, then `grove take --here`",
+        )
+    return take.take_here(grove, label=args.label, pid=args.pid), 0
 
 
 def _dispatch_agents(grove: Grove, args: argparse.Namespace) -> tuple[output.Result, int]:

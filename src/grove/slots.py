@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from grove import config as config_mod
-from grove import git
+from grove import git, registry
 from grove.config import Config
 from grove.errors import UsageError
 
@@ -23,6 +23,8 @@ class Grove:
     common_dir: Path
     here: Path  # top of the worktree the command was run from
     config: Config
+    # Slots adopted from other tools' worktrees (`grove take --here`): number -> path.
+    adopted: dict[int, Path] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -41,7 +43,10 @@ class Grove:
         return self.config.naming.format(name=self.name, n=n)
 
     def slot_path(self, n: int) -> Path:
-        return self.main if n == 0 else self.main.parent / self.slot_dir_name(n)
+        if n == 0:
+            return self.main
+        adopted = self.adopted.get(n)
+        return adopted if adopted is not None else self.main.parent / self.slot_dir_name(n)
 
     @cached_property
     def _name_pattern(self) -> re.Pattern[str]:
@@ -51,13 +56,19 @@ class Grove:
         return re.compile(f"^{pattern}$")
 
     def index_for(self, path: Path) -> int | None:
-        """The slot index of a worktree path: 0 for main, N parsed from the name, else None."""
+        """The slot index of a worktree path: 0 for main, N when adopted or parsed from the
+        name, else None."""
         if _same(path, self.main):
             return 0
+        for n, adopted in self.adopted.items():
+            if _same(path, adopted):
+                return n
         if not _same(path.parent, self.main.parent):
             return None
         match = self._name_pattern.match(path.name)
-        return int(match.group(1)) if match else None
+        if match is None or int(match.group(1)) in self.adopted:
+            return None  # a slot-like name whose number an adopted worktree holds is not it
+        return int(match.group(1))
 
     @property
     def current(self) -> int | None:
@@ -73,7 +84,8 @@ class Grove:
         if current is None:
             raise UsageError(
                 f"{self.here} is not a grove slot (its name does not match '{self.config.naming}')",
-                hint="pass the slot number, e.g. `grove list` to see them",
+                hint="pass the slot number (`grove list` shows them), or "
+                "`grove take --here` to make this worktree a slot",
             )
         return current
 
@@ -98,7 +110,11 @@ def open_grove(cwd: Path | None = None, load_config: bool = True) -> Grove:
     main = common.parent if common.name == ".git" else git.worktrees(location.toplevel)[0].path
     cfg = config_mod.load(main) if load_config else Config(path=None)
     return Grove(
-        main=main.resolve(), common_dir=common, here=location.toplevel.resolve(), config=cfg
+        main=main.resolve(),
+        common_dir=common,
+        here=location.toplevel.resolve(),
+        config=cfg,
+        adopted=registry.read(common / "grove"),
     )
 
 
@@ -109,6 +125,7 @@ class Slot:
     registered: bool
     exists: bool
     worktree: git.Worktree | None
+    adopted: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,7 +143,10 @@ def discover(grove: Grove) -> Layout:
         if n is None:
             foreign.append(wt)
             continue
-        by_index[n] = Slot(n, wt.path, True, wt.path.exists(), wt)
+        by_index[n] = Slot(n, wt.path, True, wt.path.exists(), wt, n in grove.adopted)
+    for n, path in grove.adopted.items():
+        if n not in by_index:  # its tool deleted it, or it was never a worktree of ours
+            by_index[n] = Slot(n, path, False, path.is_dir(), None, True)
     try:
         siblings = list(grove.main.parent.iterdir())
     except OSError:

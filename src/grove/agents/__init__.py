@@ -22,6 +22,7 @@ from grove.slots import Grove
 AGENTS = ("claude", "codex", "cursor", "gemini")
 PROFILES = ("default", "strict")
 MANIFEST = "agents.json"
+CURSOR_SETUP = "grove take --here --label cursor"
 
 
 @dataclass
@@ -228,15 +229,15 @@ def desired(grove: Grove, agents: list[str], profile: str) -> dict[str, Transfor
 
         def cursor(cur: str | None) -> str:
             data = _load_json(cursor_file, cur)
-            # Cursor's own worktrees are not grove slots: keep every slot converged.
+            # Cursor runs its setup inside the worktree it just made: adopt that as a slot.
             for key in ("setup-worktree-unix", "setup-worktree"):
                 value = data.get(key, [])
                 if isinstance(value, str):
                     raise UsageError(
                         f"{cursor_file}: {key} names a script ({value}); grove will not rewrite it",
-                        hint="add `grove refresh --all` to that script yourself",
+                        hint=f"add `{CURSOR_SETUP}` to that script yourself",
                     )
-                data[key] = _add_unique(list(value), ["grove refresh --all"])
+                data[key] = _add_unique(list(value), [CURSOR_SETUP])
             return _dump(data)
 
         plan[".cursor/worktrees.json"] = cursor

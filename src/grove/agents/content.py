@@ -72,6 +72,10 @@ in `ports`, never on the defaults, and learn the rest of the environment with
 A free slot is reused (it already has its dependencies and database); when none is free and
 the limit allows, a new one is created, which takes longer. When the task is done, the user
 (or the task's end hook) runs `grove release`.
+
+If your tool already made a worktree for you and you are inside it (`grove env` says it is
+not a slot), do not move: `grove take --here --label "<agent>: <task>" --json` adopts that
+worktree as a slot and gives it its own ports, env and database.
 """,
     ),
     Skill(
@@ -154,7 +158,9 @@ a link to main's copy.
 - Find your own ports and environment with `grove env --format json`, run inside your slot.
   Never assume the default ports: another agent may be using them.
 - Start a new task with `grove take --branch <branch> --label "<you>: <task>" --json`
-  and work inside the `path` it prints. `grove release` gives the slot back.
+  and work inside the `path` it prints. `grove release` gives the slot back. If your tool
+  already put you in a worktree of its own (outside the slot folders), run
+  `grove take --here --label "<you>: <task>" --json` there instead: it becomes a slot.
 - Look at other slots only with `grove list --json` and `grove peek <N> --json` (read-only).
 - Check health with `grove validate --all --json`; repair with `grove refresh --all --json`.
 - Run commands with the slot's environment with `grove exec -- <command>`.

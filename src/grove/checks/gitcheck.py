@@ -12,6 +12,17 @@ def check_layout(grove: Grove, layout: Layout) -> list[Finding]:
         if slot.n == 0:
             continue
         wt = slot.worktree
+        if slot.adopted and (not slot.exists or (wt is not None and wt.prunable is not None)):
+            findings.append(
+                warning(
+                    slot.n,
+                    "git.adopted-gone",
+                    f"slot {slot.n} was adopted from {slot.path}, which its tool has deleted",
+                    f"nothing is lost: the next `grove take --here` reuses slot {slot.n}, "
+                    f"or `grove remove {slot.n}` forgets it and drops its database",
+                )
+            )
+            continue
         if not slot.registered:
             findings.append(
                 error(
@@ -53,7 +64,7 @@ def check_layout(grove: Grove, layout: Layout) -> list[Finding]:
 
     for slot in layout.slots:
         lease = leases.read(grove.state_dir, slot.n)
-        if lease is not None and lease.stale:
+        if lease is not None and lease.stale and slot.exists:
             findings.append(
                 warning(
                     slot.n,
@@ -72,7 +83,7 @@ def check_layout(grove: Grove, layout: Layout) -> list[Finding]:
                 "git.unparsed-name",
                 f"worktree {wt.path} is not a slot: its name does not match "
                 f"'{grove.config.naming}'",
-                "grove leaves it alone; rename it to a slot name to manage it",
+                "grove leaves it alone; `grove take --here` inside it adopts it as a slot",
             )
         )
     return findings

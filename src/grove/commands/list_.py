@@ -33,6 +33,11 @@ class SlotRow:
     current: bool = False
     database: str | None = None  # "up" | "down" | "none"; None without [database]
     lease: leases.Lease | None = None
+    adopted: bool = False
+
+    @property
+    def where(self) -> str:
+        return f"{self.path} (adopted)" if self.adopted else str(self.path)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +46,7 @@ class SlotRow:
             "current": self.current,
             "exists": self.exists,
             "registered": self.registered,
+            "adopted": self.adopted,
             "branch": self.branch,
             "head": self.head,
             "detached": self.branch is None and self.head is not None,
@@ -74,7 +80,7 @@ class ListResult:
             name = "main" if row.slot == 0 else f"wt{row.slot}"
             if not row.exists:
                 blanks = ["", "", "", "", "", ""] + ([""] if self.has_database else [])
-                table_rows.append([f" {name}", "(missing)", *blanks[1:], str(row.path)])
+                table_rows.append([f" {name}", "(missing)", *blanks[1:], row.where])
                 continue
             where = row.branch or f"({(row.head or '')[:8]})"
             state = "dirty" if row.dirty else "clean"
@@ -99,7 +105,7 @@ class ListResult:
             ]
             if self.has_database:
                 cells.append(row.database or "")
-            table_rows.append([*cells, str(row.path)])
+            table_rows.append([*cells, row.where])
         legend = "ports: " + " ".join(self.rows[0].ports) + "  (* = listening)" if self.rows else ""
         headers = ["slot", "branch", "state", "+/-", "ports", "env", "held by"]
         headers += ["db"] if self.has_database else []
@@ -108,7 +114,7 @@ class ListResult:
 
 
 def _row(grove: Grove, slot: Slot) -> SlotRow:
-    row = SlotRow(slot.n, slot.path, slot.exists, slot.registered)
+    row = SlotRow(slot.n, slot.path, slot.exists, slot.registered, adopted=slot.adopted)
     row.current = grove.current == slot.n
     row.lease = leases.read(grove.state_dir, slot.n)
     if not slot.exists:

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grove import fsio, git, output, state, steps
+from grove import fsio, git, leases, output, registry, state, steps
 from grove.commands import existing_slot
 from grove.errors import Refused, UsageError
-from grove.slots import LOCK_TIMEOUT, Grove
+from grove.slots import LOCK_TIMEOUT, Grove, discover
 
 
 @dataclass
@@ -20,12 +20,18 @@ class RemoveResult:
     deleted_ignored: list[str] = field(default_factory=list)
     overridden: list[str] = field(default_factory=list)
     database: str | None = None  # "deleted" | "kept" | None when not configured
+    adopted: bool = False  # an adopted worktree is forgotten, never deleted
+
+    @property
+    def removed(self) -> bool:
+        return not self.adopted
 
     def as_json(self) -> dict[str, Any]:
         return {
             "slot": self.slot,
             "path": str(self.path),
-            "removed": True,
+            "removed": self.removed,
+            "adopted": self.adopted,
             "forced": self.forced,
             "deleted_ignored": self.deleted_ignored,
             "overridden": self.overridden,
@@ -33,7 +39,13 @@ class RemoveResult:
         }
 
     def as_text(self) -> str:
-        lines = [f"removed slot {self.slot}: {self.path}"]
+        if self.adopted:
+            lines = [
+                f"forgot slot {self.slot}: {self.path} is no longer a slot; grove did not "
+                "create it, so it is left in place"
+            ]
+        else:
+            lines = [f"removed slot {self.slot}: {self.path}"]
         if self.overridden:
             lines.append("--force discarded: " + "; ".join(self.overridden))
         if self.deleted_ignored:
@@ -70,9 +82,34 @@ def risks(path: Path, locked: str | None) -> tuple[list[str], dict[str, list[str
     return reasons, files
 
 
+def _drop_database(grove: Grove, n: int, keep_db: bool) -> str | None:
+    if grove.config.database is None:
+        return None
+    if keep_db:
+        return "kept"
+    from grove import database
+
+    return "deleted" if database.delete(grove, n) else "none"
+
+
+def forget_adopted(grove: Grove, n: int, keep_db: bool) -> RemoveResult:
+    """An adopted worktree belongs to the tool that made it: grove forgets the slot (record,
+    lease, database) and leaves the folder and its files alone, so nothing can be lost."""
+    path = grove.slot_path(n)
+    with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove remove"):
+        registry.forget(grove.state_dir, n)
+        leases.end(grove.state_dir, n)
+        state.forget_slot(grove.state_dir, n)
+    result = RemoveResult(n, path, False, adopted=True)
+    result.database = _drop_database(grove, n, keep_db)
+    return result
+
+
 def run(grove: Grove, n: int, force: bool, keep_db: bool = False) -> RemoveResult:
     if n == 0:
         raise UsageError("main (slot 0) cannot be removed")
+    if any(s.n == n and s.adopted for s in discover(grove).slots):
+        return forget_adopted(grove, n, keep_db)
     slot = existing_slot(grove, n)
     locked = slot.worktree.locked if slot.worktree else None
     reasons, files = risks(slot.path, locked)
@@ -84,6 +121,9 @@ def run(grove: Grove, n: int, force: bool, keep_db: bool = False) -> RemoveResul
             f"{len(lost)} git-ignored path(s) grove cannot recreate (git deletes them without "
             f"asking): {', '.join(lost[:5])}"
         )
+    lease = leases.read(grove.state_dir, n)
+    if lease is not None and not lease.stale:
+        reasons.append(f"a task holds it: {lease.describe()} (`grove release {n}` ends that)")
     if reasons and not force:
         raise Refused(
             f"slot {n} has work that removing would lose: " + "; ".join(reasons),
@@ -95,12 +135,7 @@ def run(grove: Grove, n: int, force: bool, keep_db: bool = False) -> RemoveResul
     with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove remove"):
         git.worktree_remove(grove.main, slot.path, locked is not None)
         state.forget_slot(grove.state_dir, n)
+        leases.end(grove.state_dir, n)  # the folder is gone: nobody holds it any more
     result = RemoveResult(n, slot.path, force, ignored, reasons if force else [])
-    if grove.config.database is not None:
-        from grove import database
-
-        if keep_db:
-            result.database = "kept"
-        else:
-            result.database = "deleted" if database.delete(grove, n) else "none"
+    result.database = _drop_database(grove, n, keep_db)
     return result

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from grove import converge, fsio, git, leases, output, steps
+from grove import converge, fsio, git, leases, output, registry, state, steps
 from grove.commands import create
 from grove.converge import Change
 from grove.errors import NoFreeSlot, Refused, UsageError
@@ -25,6 +25,7 @@ class TakeResult:
     lease: leases.Lease
     changes: list[Change] = field(default_factory=list)
     synced: dict[str, list[str]] = field(default_factory=dict)  # {"ran": [...], "skipped": [...]}
+    adopted: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -37,6 +38,7 @@ class TakeResult:
             "lease": self.lease.as_json(),
             "changes": [c.as_json() for c in self.changes],
             "synced": self.synced,
+            "adopted": self.adopted,
         }
 
     def as_text(self) -> str:
@@ -50,6 +52,8 @@ def _free_clean_slot(grove: Grove) -> int | None:
     for slot in discover(grove).slots:
         if slot.n == 0 or slot.n >= grove.config.slots or not (slot.registered and slot.exists):
             continue
+        if slot.adopted:
+            continue  # its folder belongs to the tool that made it, and that tool's agent
         if leases.read(grove.state_dir, slot.n) is not None:
             continue
         if not steps.setup_complete(grove, slot.n):
@@ -81,11 +85,13 @@ def take(
                 if holder is not None and grove.index_for(holder) != n:
                     create.check_branch_free(grove, branch)
             leases.write(grove.state_dir, leases.Lease(n, label, pid, lease.since, session))
-        elif lowest_free(grove, discover(grove)) is None:
-            held = [s.n for s in discover(grove).slots if s.n > 0]
+        elif lowest_free(grove, layout := discover(grove)) is None:
+            held = ", ".join(str(s.n) for s in layout.slots if s.n > 0 and not s.adopted)
+            adopted = ", ".join(str(s.n) for s in layout.slots if s.adopted)
             raise NoFreeSlot(
-                f"no free slot: slots {', '.join(map(str, held))} are held or have "
-                f"uncommitted work, and [grove] slots = {grove.config.slots} allows no more",
+                f"no free slot: slots {held or 'none'} are held or have uncommitted work"
+                + (f", slots {adopted} are other tools' worktrees (adopted)" if adopted else "")
+                + f", and [grove] slots = {grove.config.slots} allows no more",
                 hint="`grove list` shows who holds what; `grove release N` ends a lease",
             )
     if n is None:
@@ -228,8 +234,11 @@ def release(
         ended = release(grove, target, stale_only=False)
         ended.reset = result
         return ended
+    layout = discover(grove)
+    # An adopted worktree its tool deleted has no holder left, whatever the pid says.
+    gone = {s.n for s in layout.slots if s.adopted and not s.exists}
     if n is None and stale_only:
-        targets = [s.n for s in discover(grove).slots if s.n > 0]
+        targets = [s.n for s in layout.slots if s.n > 0]
     else:
         targets = [grove.resolve_slot(n)]
     released: list[dict[str, Any]] = []
@@ -240,7 +249,7 @@ def release(
                 if n is not None:
                     raise UsageError(f"slot {slot} is not held", hint="`grove list` shows leases")
                 continue
-            if stale_only and not lease.stale:
+            if stale_only and not (lease.stale or slot in gone):
                 if n is not None:
                     raise Refused(
                         f"slot {slot}'s lease is not stale: pid {lease.pid} is alive",
@@ -250,3 +259,109 @@ def release(
             leases.end(grove.state_dir, slot)
             released.append({"slot": slot, "label": lease.label, "pid": lease.pid})
     return ReleaseResult(released)
+
+
+def _adoptable(grove: Grove) -> tuple[int | None, bool]:
+    """The lowest slot number a new adopted worktree can have, and whether it is reclaimed
+    from an adopted worktree that is gone. Callers hold the grove lock."""
+    by_number = {slot.n: slot for slot in discover(grove).slots}
+    for n in range(1, grove.config.slots):
+        slot = by_number.get(n)
+        if slot is None and not (grove.main.parent / grove.slot_dir_name(n)).exists():
+            return n, False
+        if slot is not None and slot.adopted and not slot.exists:
+            return n, True
+    return None, False
+
+
+def take_here(
+    grove: Grove, *, label: str, pid: int | None, session: str | None = None
+) -> TakeResult:
+    """Take the worktree we stand in: adopt it as a slot when another tool made it (Cursor
+    runs its setup inside its own new worktree), giving it a slot's ports, env, database and
+    setup; a worktree that already is a slot is taken as it stands."""
+    if grove.current == 0:
+        raise UsageError(
+            "main (slot 0) is never taken",
+            hint="run `grove take --here` inside the worktree to adopt, or `grove take`",
+        )
+    if grove.current is not None:
+        return _take_in_place(grove, grove.current, label, pid, session)
+    template = create.prepare_database(grove)
+    lease = leases.Lease(0, label, pid, time.time(), session)
+    with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove take --here"):
+        fresh = replace(grove, adopted=registry.read(grove.state_dir))
+        n: int | None = fresh.current  # set when another take --here adopted it meanwhile
+        reclaimed = False
+        if n is None:
+            n, reclaimed = _adoptable(fresh)
+            if n is None:
+                raise NoFreeSlot(
+                    f"no free slot to adopt {grove.here}: slots 1..{grove.config.slots - 1} "
+                    f"are all in use ([grove] slots = {grove.config.slots})",
+                    hint="`grove remove N` frees one, or raise [grove] slots in grove.toml",
+                )
+            if fresh.config.database is not None:
+                from grove import database
+
+                database.check_port(fresh, n)  # fail before anything is recorded
+            registry.record(grove.state_dir, n, grove.here, label)
+            state.forget_slot(grove.state_dir, n)  # a reclaimed number starts its setup afresh
+        leases.write(grove.state_dir, replace(lease, slot=n))
+        changes = converge.ensure_ignored(fresh) + converge.write_local(fresh, 0)
+        changes += converge.protect_shared(fresh)
+    adopted = replace(grove, adopted=registry.read(grove.state_dir))
+    if reclaimed and adopted.config.database is not None:
+        from grove import database
+
+        output.narrate(f"slot {n}'s last worktree is gone; its database starts from the template")
+        database.delete(adopted, n)
+    status = git.status(grove.here)
+    request = create.Request(None, status.branch, False, status.oid or "")
+    made = create.finish(
+        adopted, n, request=request, template=template, resumed=False, changes=changes
+    )
+    taken = leases.read(grove.state_dir, n) or replace(lease, slot=n)
+    return TakeResult(
+        n,
+        made.path,
+        made.branch,
+        made.head,
+        made.ports,
+        True,
+        taken,
+        made.changes,
+        {"ran": made.setup.ran, "skipped": made.setup.skipped},
+        adopted=True,
+    )
+
+
+def _take_in_place(
+    grove: Grove, n: int, label: str, pid: int | None, session: str | None
+) -> TakeResult:
+    with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove take --here"):
+        held = leases.read(grove.state_dir, n)
+        if held is not None and not held.stale and held.label != label:
+            raise Refused(
+                f"slot {n} is already held by {held.describe()}",
+                hint=f"`grove release {n}` ends that lease first",
+            )
+        lease = leases.Lease(n, label, pid, time.time(), session)
+        leases.write(grove.state_dir, lease)
+    links, _ = converge.link_shared(grove, n)
+    changes = links + converge.write_local(grove, n)
+    setup = steps.run_setup(grove, n)  # finishes a setup that stopped halfway
+    synced = steps.sync(grove, n)
+    status = git.status(grove.here)
+    return TakeResult(
+        n,
+        grove.slot_path(n),
+        status.branch,
+        status.oid or "",
+        grove.config.ports_for(n),
+        False,
+        lease,
+        changes,
+        {"ran": setup.ran + synced.ran, "skipped": synced.skipped},
+        adopted=n in grove.adopted,
+    )
