@@ -109,6 +109,32 @@ def test_seed_runs_once_and_again_only_when_its_inputs_change(pg_repo: Path, gro
     assert seed_runs(pg_repo) == 3
 
 
+def test_an_adopted_worktree_gets_its_own_database_and_a_reused_slot_a_fresh_one(
+    pg_repo: Path, grove, tmp_path: Path
+) -> None:
+    cursor = tmp_path / "cursor" / "a"
+    git(pg_repo, "worktree", "add", "-q", "--detach", str(cursor), "HEAD")
+    taken = grove("take", "--here", "--label", "cursor", "--json", cwd=cursor)
+    assert taken.code == 0, taken.out + taken.err
+    assert (taken.json["slot"], taken.json["adopted"]) == (1, True)
+    port = db_port(pg_repo, 1)
+    assert f"PGPORT={port}\n" in (cursor / ".env.local").read_text()
+    query(port, "INSERT INTO users (name) VALUES ('cursor task 1')")
+    assert query(port, "SELECT count(*) FROM users") == [(501,)]
+    # Cursor deletes its worktree; the next one it makes reuses slot 1 from the template.
+    git(pg_repo, "worktree", "remove", "--force", str(cursor))
+    later = tmp_path / "cursor" / "b"
+    git(pg_repo, "worktree", "add", "-q", "--detach", str(later), "HEAD")
+    again = grove("take", "--here", "--label", "cursor", "--json", cwd=later)
+    assert again.code == 0, again.out + again.err
+    assert again.json["slot"] == 1
+    assert query(port, "SELECT count(*) FROM users") == [(500,)]
+    assert seed_runs(pg_repo) == 1
+    forgot = grove("remove", "1", "--json")
+    assert (forgot.json["adopted"], forgot.json["database"]) == (True, "deleted")
+    assert later.is_dir()
+
+
 def test_reset_returns_a_slot_to_the_template(pg_repo: Path, grove) -> None:
     grove("create")
     port = db_port(pg_repo, 1)
