@@ -51,6 +51,11 @@ def test_take_here_gives_a_foreign_worktree_a_slot(counted: Path, grove, tmp_pat
     assert (row["slot"], row["adopted"], row["held"]) == (1, True, True)
     assert Path(row["path"]) == cursor.resolve()
     assert grove("validate", "--all", "--json").json["ok"] is True
+    human = grove("take", "--here", "--label", "cursor", cwd=cursor).out.splitlines()
+    assert human == [
+        f"took slot 1: {cursor.resolve()}",
+        "  PORT=3001  DB_PORT=5435  MAILPIT_SMTP_PORT=1026  MAILPIT_UI_PORT=8026",
+    ]
 
 
 def test_take_here_again_in_the_same_worktree_changes_nothing(

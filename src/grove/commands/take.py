@@ -26,6 +26,7 @@ class TakeResult:
     changes: list[Change] = field(default_factory=list)
     synced: dict[str, list[str]] = field(default_factory=dict)  # {"ran": [...], "skipped": [...]}
     adopted: bool = False
+    here: bool = False  # `take --here`: the caller already stands in the path
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -42,7 +43,11 @@ class TakeResult:
         }
 
     def as_text(self) -> str:
-        return str(self.path)
+        if not self.here:
+            return str(self.path)  # for `cd "$(grove take ...)"`
+        verb = "adopted" if self.created else "took"
+        ports = "  ".join(f"{k}={v}" for k, v in self.ports.items())
+        return f"{verb} slot {self.slot}: {self.path}\n  {ports}"
 
 
 def _free_clean_slot(grove: Grove) -> int | None:
@@ -333,6 +338,7 @@ def take_here(
         made.changes,
         {"ran": made.setup.ran, "skipped": made.setup.skipped},
         adopted=True,
+        here=True,
     )
 
 
@@ -364,4 +370,5 @@ def _take_in_place(
         changes,
         {"ran": setup.ran + synced.ran, "skipped": synced.skipped},
         adopted=n in grove.adopted,
+        here=True,
     )
