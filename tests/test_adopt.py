@@ -232,3 +232,32 @@ def test_cursor_setup_from_worktrees_json_adopts_cursors_worktree(
     )
     assert (cursor / ".env").resolve() == (counted / ".env").resolve()
     assert "PORT=3001" in (cursor / ".env.local").read_text()
+
+
+def test_a_damaged_registry_is_reported_and_never_overwritten(repo: Path, grove, tmp_path) -> None:
+    registry = repo / ".git" / "grove" / "registry.json"
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    registry.write_text('{"adopted": {"1": {"path": 5}}}')
+    findings = grove("validate", "--json").json["findings"]
+    found = [f for f in findings if f["check"].startswith("git.")]
+    assert [(f["check"], f["level"]) for f in found] == [("git.registry-unreadable", "error")]
+    assert "adopted.1" in found[0]["message"]
+    cursor = foreign_worktree(repo, tmp_path / "cursor" / "d")
+    refused = grove("take", "--here", "--json", cwd=cursor)
+    assert refused.code == 2
+    assert str(registry) in refused.json["error"]["message"]
+    assert registry.read_text() == '{"adopted": {"1": {"path": 5}}}'
+    assert not (repo / ".git" / "grove" / "leases" / "1.json").exists()
+
+
+def test_an_adopted_folder_git_no_longer_knows_is_abandoned_not_unregistered(
+    repo: Path, grove, tmp_path
+) -> None:
+    cursor = foreign_worktree(repo, tmp_path / "cursor" / "unhooked")
+    grove("take", "--here", cwd=cursor)
+    # The tool unregistered its worktree but left the folder behind.
+    shutil.rmtree(repo / ".git" / "worktrees" / "unhooked")
+    checks = [(f["slot"], f["check"]) for f in grove("validate", "--json").json["findings"]]
+    assert checks == [(1, "git.adopted-gone")]
+    fresh = foreign_worktree(repo, tmp_path / "cursor" / "fresh")
+    assert grove("take", "--here", "--json", cwd=fresh).json["slot"] == 1

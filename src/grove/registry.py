@@ -14,32 +14,66 @@ from pathlib import Path
 from typing import Any
 
 from grove import fsio
+from grove.errors import ConfigError
 
 FILE = "registry.json"
+
+
+class Damaged(Exception):
+    """The registry file exists but does not read as one."""
 
 
 def _path(state_dir: Path) -> Path:
     return state_dir / FILE
 
 
-def read_entries(state_dir: Path) -> dict[int, dict[str, Any]]:
-    """Slot number -> {"path", "label", "since"}; a damaged file reads as empty."""
+def _load(state_dir: Path) -> dict[int, dict[str, Any]]:
+    """Slot number -> {"path", "label", "since"}; Damaged names what is wrong."""
     try:
         data = json.loads(_path(state_dir).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+    except FileNotFoundError:
         return {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Damaged(f"not valid JSON ({exc})") from exc
     slots = data.get("adopted") if isinstance(data, dict) else None
     if not isinstance(slots, dict):
-        return {}
+        raise Damaged('expected an object with an "adopted" table')
     entries: dict[int, dict[str, Any]] = {}
     for key, entry in slots.items():
-        if str(key).isdigit() and isinstance(entry, dict) and isinstance(entry.get("path"), str):
-            entries[int(key)] = entry
+        well_formed = isinstance(entry, dict) and isinstance(entry.get("path"), str)
+        if not (str(key).isdigit() and well_formed):
+            raise Damaged(f'adopted.{key}: expected a slot number with a "path" string')
+        entries[int(key)] = entry
     return entries
 
 
+def problem(state_dir: Path) -> str | None:
+    """What is wrong with the registry file, for validate; None when it reads."""
+    try:
+        _load(state_dir)
+    except Damaged as exc:
+        return f"{_path(state_dir)}: {exc}"
+    return None
+
+
 def read(state_dir: Path) -> dict[int, Path]:
-    return {n: Path(entry["path"]) for n, entry in read_entries(state_dir).items()}
+    """For every command: a damaged file reads as empty (validate reports it)."""
+    try:
+        return {n: Path(entry["path"]) for n, entry in _load(state_dir).items()}
+    except Damaged:
+        return {}
+
+
+def read_entries(state_dir: Path) -> dict[int, dict[str, Any]]:
+    """For writers: a damaged file is an error, never silently overwritten."""
+    try:
+        return _load(state_dir)
+    except Damaged as exc:
+        raise ConfigError(
+            f"{_path(state_dir)}: {exc}",
+            hint="it only maps adopted worktrees to slot numbers: fix it, or delete it and "
+            "run `grove take --here` again in each adopted worktree",
+        ) from exc
 
 
 def _write(state_dir: Path, entries: dict[int, dict[str, Any]]) -> None:

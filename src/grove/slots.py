@@ -127,6 +127,13 @@ class Slot:
     worktree: git.Worktree | None
     adopted: bool = False
 
+    @property
+    def abandoned(self) -> bool:
+        """An adopted worktree that is no longer one (its tool deleted or unregistered it)."""
+        prunable = self.worktree is not None and self.worktree.prunable is not None
+        usable = self.registered and self.exists and not prunable
+        return self.adopted and not usable
+
 
 @dataclass(frozen=True)
 class Layout:

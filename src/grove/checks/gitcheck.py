@@ -12,7 +12,7 @@ def check_layout(grove: Grove, layout: Layout) -> list[Finding]:
         if slot.n == 0:
             continue
         wt = slot.worktree
-        if slot.adopted and (not slot.exists or (wt is not None and wt.prunable is not None)):
+        if slot.abandoned:
             findings.append(
                 warning(
                     slot.n,
@@ -60,11 +60,22 @@ def check_layout(grove: Grove, layout: Layout) -> list[Finding]:
                     f"raise slots in grove.toml or `grove remove {slot.n}`",
                 )
             )
-    from grove import leases
+    from grove import leases, registry
+
+    damaged = registry.problem(grove.state_dir)
+    if damaged is not None:
+        findings.append(
+            error(
+                None,
+                "git.registry-unreadable",
+                f"the adopted-slot registry cannot be read: {damaged}",
+                "fix or delete it; then `grove take --here` in each adopted worktree",
+            )
+        )
 
     for slot in layout.slots:
         lease = leases.read(grove.state_dir, slot.n)
-        if lease is not None and lease.stale and slot.exists:
+        if lease is not None and lease.stale and not slot.abandoned:
             findings.append(
                 warning(
                     slot.n,

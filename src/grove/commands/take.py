@@ -241,7 +241,7 @@ def release(
         return ended
     layout = discover(grove)
     # An adopted worktree its tool deleted has no holder left, whatever the pid says.
-    gone = {s.n for s in layout.slots if s.adopted and not s.exists}
+    gone = {s.n for s in layout.slots if s.abandoned}
     if n is None and stale_only:
         targets = [s.n for s in layout.slots if s.n > 0]
     else:
@@ -274,7 +274,7 @@ def _adoptable(grove: Grove) -> tuple[int | None, bool]:
         slot = by_number.get(n)
         if slot is None and not (grove.main.parent / grove.slot_dir_name(n)).exists():
             return n, False
-        if slot is not None and slot.adopted and not slot.exists:
+        if slot is not None and slot.abandoned:
             return n, True
     return None, False
 
