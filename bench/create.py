@@ -291,7 +291,7 @@ def new_fixture(args: argparse.Namespace, tmp: Path, grove: Path, pg_bin: Path) 
     env["PATH"] = f"{grove.parent}{os.pathsep}{env.get('PATH', '')}"
     rng = random.Random()
     taken: set[int] = set()
-    slots = 1 + args.warmup + args.repeat
+    slots = 1 + 2 * (args.warmup + args.repeat)  # a new slot per create and per adoption
     port_base = free_port_range(slots, taken, rng)
     db_port_base = free_port_range(slots, taken, rng)
     naive_port = free_port_range(1, taken, rng)
@@ -481,6 +481,26 @@ def grove_create(fixture: Fixture, rows: int) -> dict[str, float]:
     return parts
 
 
+def grove_adopt(fixture: Fixture, index: int, rows: int) -> dict[str, float]:
+    """A worktree made outside grove, the way Cursor makes one (untimed: that is Cursor's
+    part), then what Cursor's setup runs in it: `grove take --here --json`."""
+    path = fixture.tmp / "cursor-worktrees" / f"w{index}"
+    path.parent.mkdir(exist_ok=True)
+    run(["git", "worktree", "add", "-q", "--detach", str(path), "HEAD"], fixture.repo, fixture.env)
+    sync()
+    start = time.perf_counter()
+    proc = run(
+        [str(fixture.grove), "take", "--here", "--label", "cursor", "--json"], path, fixture.env
+    )
+    total = time.perf_counter() - start
+    result = json.loads(proc.stdout)
+    if not result.get("adopted") or Path(result["path"]) != path.resolve():
+        raise RuntimeError(f"take --here did not adopt {path}: {proc.stdout}")
+    port = int(result["ports"]["DB_PORT"])
+    check_slot(fixture, path, port, DB_NAME, rows)
+    return {"total": total}
+
+
 def copy_alone(source: Path, destination: Path) -> dict[str, float]:
     return {
         "total": timed(
@@ -513,15 +533,20 @@ def sync() -> None:
 def measure(fixture: Fixture, args: argparse.Namespace) -> list[Case]:
     naive_case = Case("naive", "naive path")
     grove_case = Case("grove", "`grove create --json`")
+    adopt_case = Case("adopt", "`grove take --here --json` in a worktree made outside grove")
     cp_nm = Case("cp-nm", "`cp -a` main's node_modules, alone")
     cp_pg = Case("cp-pg", "`cp -a` the template's data folder, alone")
     ref = fixture.tmp / "reference"
     ref.mkdir()
-    counter = {"naive": 0, "cp": 0}
+    counter = {"naive": 0, "cp": 0, "adopt": 0}
 
     def run_naive() -> dict[str, float]:
         counter["naive"] += 1
         return naive(fixture, counter["naive"], args.rows)
+
+    def run_adopt() -> dict[str, float]:
+        counter["adopt"] += 1
+        return grove_adopt(fixture, counter["adopt"], args.rows)
 
     def run_cp(source: Path, stem: str) -> dict[str, float]:
         counter["cp"] += 1
@@ -532,6 +557,7 @@ def measure(fixture: Fixture, args: argparse.Namespace) -> list[Case]:
         (grove_case, lambda: grove_create(fixture, args.rows)),
         (cp_nm, lambda: run_cp(fixture.repo / "node_modules", "node_modules")),
         (cp_pg, lambda: run_cp(fixture.template_data, "pgdata")),
+        (adopt_case, run_adopt),
     ]
     rounds = args.warmup + args.repeat
     for round_no in range(rounds):
@@ -544,7 +570,7 @@ def measure(fixture: Fixture, args: argparse.Namespace) -> list[Case]:
             log(f"{what}: {case.key} {sample['total']:.2f} s")
             if not warm:
                 case.samples.append(sample)
-    return [naive_case, grove_case, cp_nm, cp_pg]
+    return [naive_case, grove_case, cp_nm, cp_pg, adopt_case]
 
 
 # ---------------------------------------------------------------- report
@@ -648,7 +674,7 @@ def row(label: str, values: Sequence[float], note: str = "") -> str:
 
 
 def results_table(cases: Sequence[Case]) -> str:
-    naive_case, grove_case, cp_nm, cp_pg = cases
+    naive_case, grove_case, cp_nm, cp_pg, adopt_case = cases
     lines = [
         "| path / step | median s | min s | max s | note |",
         "|---|---:|---:|---:|---|",
@@ -672,6 +698,26 @@ def results_table(cases: Sequence[Case]) -> str:
     lines.append(
         f"| **ratio grove / naive (medians)** | {ratio:.3f} | | | "
         f"grove is {1 / ratio:.1f}x faster |"
+    )
+    setup_only = [sample["total"] - sample["git worktree add"] for sample in naive_case.samples]
+    lines.append(
+        row(
+            f"**{adopt_case.label}**",
+            adopt_case.series("total"),
+            "Cursor's setup: env files, node_modules copy, database clone",
+        )
+    )
+    lines.append(
+        row(
+            "&nbsp;&nbsp;naive path without `git worktree add`",
+            setup_only,
+            "what a setup script would run instead",
+        )
+    )
+    adopt_ratio = adopt_case.median() / statistics.median(setup_only)
+    lines.append(
+        f"| ratio take --here / naive setup (medians) | {adopt_ratio:.3f} | | | "
+        f"{1 / adopt_ratio:.1f}x faster |"
     )
     lines.append(row("reference: `cp -a` main's node_modules, alone", cp_nm.series("total")))
     lines.append(row("reference: `cp -a` the template's data folder, alone", cp_pg.series("total")))
@@ -718,7 +764,11 @@ def section(
         '`grove create --json` with `[setup] copy = ["node_modules"]` and `[database]` in '
         "cluster mode: it adds the worktree, writes the env files, copies main's "
         "`node_modules` (`cp -a --reflink=auto`), copies the seeded template cluster's data "
-        "folder and starts the slot's own server. Both results are checked after each run "
+        "folder and starts the slot's own server. A third path is what Cursor's worktree "
+        "setup runs after `grove agents install cursor`: `grove take --here --json` inside a "
+        "worktree made outside grove (`git worktree add --detach` into another folder, "
+        "untimed, as Cursor makes its own), which adopts it as a slot with the same copy and "
+        "clone. Every result is checked after each run "
         "(node_modules present, every seeded row there); checks are not timed."
     )
     fixture_text = (
@@ -736,13 +786,13 @@ def section(
     method = (
         f"Method: {plural(args.warmup, 'untimed warm-up round')}, then "
         f"{plural(args.repeat, 'timed round')}; each "
-        "round runs the naive path, `grove create` and the two reference copies, the first "
-        "two in alternating order; `sync` before every run, so no run pays for an earlier "
-        "one's write-back. Each round makes a new worktree, a new database and a new slot "
-        "(slots are not reused). grove's phases are read from the times its progress lines "
-        "reach stderr. Not in the timed grove path: the one-time template build below, "
-        "which runs the seed once for every later slot. Not in the naive path: the env files "
-        "grove writes, and starting the shared server."
+        "round runs the naive path, `grove create`, the two reference copies and `take "
+        "--here`, the first two in alternating order; `sync` before every run, so no run pays"
+        " for an earlier one's write-back. Each round makes a new worktree, a new database "
+        "and a new slot (slots are not reused). grove's phases are read from the times its "
+        "progress lines reach stderr. Not in the timed grove path: the one-time template "
+        "build below, which runs the seed once for every later slot. Not in the naive path: "
+        "the env files grove writes, and starting the shared server."
     )
     one_time = [
         "| one-time step (not timed above) | seconds |",
@@ -865,7 +915,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.warmup < 0 or args.rows < 10:
         parser.error("--repeat must be >= 1, --warmup >= 0, --rows >= 10")
-    if 1 + args.warmup + args.repeat > 100:
+    if 1 + 2 * (args.warmup + args.repeat) > 100:
         parser.error("warm-up plus timed rounds must stay within grove's 99 slots")
     return args
 

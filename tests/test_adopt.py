@@ -261,3 +261,17 @@ def test_an_adopted_folder_git_no_longer_knows_is_abandoned_not_unregistered(
     assert checks == [(1, "git.adopted-gone")]
     fresh = foreign_worktree(repo, tmp_path / "cursor" / "fresh")
     assert grove("take", "--here", "--json", cwd=fresh).json["slot"] == 1
+
+
+def test_create_names_the_abandoned_adopted_slot_that_blocks_it(
+    repo: Path, grove, tmp_path
+) -> None:
+    write_config(repo, "[grove]\nslots = 2\n")
+    cursor = foreign_worktree(repo, tmp_path / "cursor" / "blocker")
+    grove("take", "--here", cwd=cursor)
+    git(repo, "worktree", "remove", "--force", str(cursor))
+    blocked = grove("create", "--json")
+    assert blocked.code == 1
+    assert "`grove remove 1` frees it" in blocked.json["error"]["hint"]
+    assert grove("remove", "1").code == 0
+    assert grove("create", "--json").json["slot"] == 1

@@ -112,10 +112,14 @@ def allocate(
         layout = discover(grove)
         n = request.n if request.n is not None else lowest_free(grove, layout)
         if n is None:
+            abandoned = [s.n for s in layout.slots if s.abandoned]
             raise NoFreeSlot(
                 f"no free slot: main and all {grove.config.slots - 1} slots exist "
                 f"([grove] slots = {grove.config.slots})",
-                hint="raise [grove] slots in grove.toml, or reuse a slot with `grove switch`",
+                hint=f"slot {abandoned[0]} was adopted and its worktree is gone: "
+                f"`grove remove {abandoned[0]}` frees it"
+                if abandoned
+                else "raise [grove] slots in grove.toml, or reuse a slot with `grove switch`",
             )
         existing = next((s for s in layout.slots if s.n == n), None)
         path = grove.slot_path(n)

@@ -97,7 +97,8 @@ def take(
                 f"no free slot: slots {held or 'none'} are held or have uncommitted work"
                 + (f", slots {adopted} are other tools' worktrees (adopted)" if adopted else "")
                 + f", and [grove] slots = {grove.config.slots} allows no more",
-                hint="`grove list` shows who holds what; `grove release N` ends a lease",
+                hint="`grove list` shows who holds what; `grove release N` ends a lease; "
+                "`grove remove N` frees an adopted slot whose worktree is gone",
             )
     if n is None:
         # A new slot: create it with the lease written under the allocation lock.
