@@ -275,3 +275,18 @@ def test_create_names_the_abandoned_adopted_slot_that_blocks_it(
     assert "`grove remove 1` frees it" in blocked.json["error"]["hint"]
     assert grove("remove", "1").code == 0
     assert grove("create", "--json").json["slot"] == 1
+
+
+def test_a_create_that_started_before_an_adoption_does_not_reuse_its_number(
+    repo: Path, grove, tmp_path
+) -> None:
+    from grove.commands import create
+    from grove.slots import open_grove
+
+    started = open_grove(repo)  # create has read the registry, then waits for the lock
+    cursor = foreign_worktree(repo, tmp_path / "cursor" / "meanwhile")
+    assert grove("take", "--here", "--json", cwd=cursor).json["slot"] == 1
+    n, _, _ = create.allocate(started, create.check_request(started, None, None, None))
+    assert n == 2
+    assert (repo.parent / "myproject-wt2").is_dir()
+    assert not (repo.parent / "myproject-wt1").exists()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -116,6 +116,12 @@ def open_grove(cwd: Path | None = None, load_config: bool = True) -> Grove:
         config=cfg,
         adopted=registry.read(common / "grove"),
     )
+
+
+def reread_registry(grove: Grove) -> Grove:
+    """The same grove with the adopted slots as recorded now. Callers hold the grove lock:
+    another process may have adopted a worktree since this one started."""
+    return replace(grove, adopted=registry.read(grove.state_dir))
 
 
 @dataclass(frozen=True)

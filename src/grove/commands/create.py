@@ -9,7 +9,7 @@ from typing import Any
 from grove import approval, converge, fsio, git, leases, output, steps
 from grove.converge import Change
 from grove.errors import NoFreeSlot, Refused, UsageError
-from grove.slots import LOCK_TIMEOUT, Grove, discover, lowest_free
+from grove.slots import LOCK_TIMEOUT, Grove, discover, lowest_free, reread_registry
 
 
 @dataclass
@@ -109,7 +109,7 @@ def allocate(
     safe to run concurrently: duplicate registrations and config.lock failures). A lease,
     when given, is written under the same lock, so no other take sees the slot as free."""
     with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove create"):
-        layout = discover(grove)
+        layout = discover(reread_registry(grove))
         n = request.n if request.n is not None else lowest_free(grove, layout)
         if n is None:
             abandoned = [s.n for s in layout.slots if s.abandoned]

@@ -11,7 +11,7 @@ from grove import converge, fsio, git, leases, output, registry, state, steps
 from grove.commands import create
 from grove.converge import Change
 from grove.errors import NoFreeSlot, Refused, UsageError
-from grove.slots import LOCK_TIMEOUT, Grove, discover, lowest_free
+from grove.slots import LOCK_TIMEOUT, Grove, discover, lowest_free, reread_registry
 
 
 @dataclass
@@ -83,6 +83,7 @@ def take(
     template = create.prepare_database(grove)
     lease = leases.Lease(0, label, pid, time.time(), session)
     with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove take"):
+        grove = reread_registry(grove)
         n = _free_clean_slot(grove)
         if n is not None:
             if branch is not None and not request.new_branch:
@@ -296,7 +297,7 @@ def take_here(
     template = create.prepare_database(grove)
     lease = leases.Lease(0, label, pid, time.time(), session)
     with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove take --here"):
-        fresh = replace(grove, adopted=registry.read(grove.state_dir))
+        fresh = reread_registry(grove)
         n: int | None = fresh.current  # set when another take --here adopted it meanwhile
         reclaimed = False
         if n is None:
@@ -316,7 +317,7 @@ def take_here(
         leases.write(grove.state_dir, replace(lease, slot=n))
         changes = converge.ensure_ignored(fresh) + converge.write_local(fresh, 0)
         changes += converge.protect_shared(fresh)
-    adopted = replace(grove, adopted=registry.read(grove.state_dir))
+    adopted = reread_registry(grove)
     if reclaimed and adopted.config.database is not None:
         from grove import database
 
