@@ -290,3 +290,19 @@ def test_a_create_that_started_before_an_adoption_does_not_reuse_its_number(
     assert n == 2
     assert (repo.parent / "myproject-wt2").is_dir()
     assert not (repo.parent / "myproject-wt1").exists()
+
+
+def test_take_here_in_a_slot_grove_made_takes_it_as_it_stands(repo: Path, grove) -> None:
+    grove("create", "--branch", "mine")
+    slot = repo.parent / "myproject-wt1"
+    taken = grove("take", "--here", "--label", "me: by hand", "--json", cwd=slot)
+    assert taken.code == 0, taken.err
+    data = taken.json
+    assert (data["slot"], data["adopted"], data["created"], data["branch"]) == (
+        1,
+        False,
+        False,
+        "mine",
+    )
+    assert grove("list", "--json").json["slots"][1]["lease"]["label"] == "me: by hand"
+    assert not (repo / ".git" / "grove" / "registry.json").exists()

@@ -347,6 +347,9 @@ def take_here(
 def _take_in_place(
     grove: Grove, n: int, label: str, pid: int | None, session: str | None
 ) -> TakeResult:
+    from grove.commands import existing_slot
+
+    existing_slot(grove, n)  # a registered worktree, its folder present
     with fsio.exclusive_lock(grove.lock_path, LOCK_TIMEOUT, "grove take --here"):
         held = leases.read(grove.state_dir, n)
         if held is not None and not held.stale and held.label != label:
