@@ -147,11 +147,17 @@ def allocate(
             git.worktree_add(
                 grove.main, path, request.start_sha, request.branch, request.new_branch
             )
-        changes = converge.ensure_ignored(grove) + converge.write_local(grove, 0)
-        changes += converge.protect_shared(grove)
+        changes = converge_main(grove)
         if lease is not None:
             leases.write(grove.state_dir, replace(lease, slot=n))
     return n, resumed, changes
+
+
+def converge_main(grove: Grove) -> list[Change]:
+    """What every new slot needs of main: the slot files ignored, main's own local block,
+    the shared files protected. Callers hold the grove lock."""
+    changes = converge.ensure_ignored(grove) + converge.write_local(grove, 0)
+    return changes + converge.protect_shared(grove)
 
 
 def prepare_database(grove: Grove) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from typing import Any
 from grove import fsio, git, leases, output, registry, state, steps
 from grove.commands import existing_slot
 from grove.errors import Refused, UsageError
-from grove.slots import LOCK_TIMEOUT, Grove, discover
+from grove.slots import LOCK_TIMEOUT, Grove
 
 
 @dataclass
@@ -108,7 +108,7 @@ def forget_adopted(grove: Grove, n: int, keep_db: bool) -> RemoveResult:
 def run(grove: Grove, n: int, force: bool, keep_db: bool = False) -> RemoveResult:
     if n == 0:
         raise UsageError("main (slot 0) cannot be removed")
-    if any(s.n == n and s.adopted for s in discover(grove).slots):
+    if n in grove.adopted:
         return forget_adopted(grove, n, keep_db)
     slot = existing_slot(grove, n)
     locked = slot.worktree.locked if slot.worktree else None

@@ -42,6 +42,25 @@ class TakeResult:
             "adopted": self.adopted,
         }
 
+    @classmethod
+    def made(
+        cls, made: create.CreateResult, lease: leases.Lease, *, adopted: bool = False
+    ) -> TakeResult:
+        """A take that had to make its slot (create) or adopt one (take --here)."""
+        return cls(
+            made.slot,
+            made.path,
+            made.branch,
+            made.head,
+            made.ports,
+            True,
+            lease,
+            made.changes,
+            {"ran": made.setup.ran, "skipped": made.setup.skipped},
+            adopted=adopted,
+            here=adopted,
+        )
+
     def as_text(self) -> str:
         if not self.here:
             return str(self.path)  # for `cd "$(grove take ...)"`
@@ -107,18 +126,7 @@ def take(
         made = create.finish(
             grove, n, request=request, template=template, resumed=resumed, changes=changes
         )
-        taken = leases.read(grove.state_dir, n) or lease
-        return TakeResult(
-            n,
-            made.path,
-            made.branch,
-            made.head,
-            made.ports,
-            True,
-            taken,
-            made.changes,
-            {"ran": made.setup.ran, "skipped": made.setup.skipped},
-        )
+        return TakeResult.made(made, leases.read(grove.state_dir, n) or replace(lease, slot=n))
     try:
         return _hand_over(grove, n, request)
     except BaseException:
@@ -241,9 +249,10 @@ def release(
         ended = release(grove, target, stale_only=False)
         ended.reset = result
         return ended
-    layout = discover(grove)
-    # An adopted worktree its tool deleted has no holder left, whatever the pid says.
-    gone = {s.n for s in layout.slots if s.abandoned}
+    gone: set[int] = set()  # adopted worktrees their tool deleted: no holder is left
+    if stale_only:
+        layout = discover(grove)
+        gone = {s.n for s in layout.slots if s.abandoned}
     if n is None and stale_only:
         targets = [s.n for s in layout.slots if s.n > 0]
     else:
@@ -315,8 +324,7 @@ def take_here(
             registry.record(grove.state_dir, n, grove.here, label)
             state.forget_slot(grove.state_dir, n)  # a reclaimed number starts its setup afresh
         leases.write(grove.state_dir, replace(lease, slot=n))
-        changes = converge.ensure_ignored(fresh) + converge.write_local(fresh, 0)
-        changes += converge.protect_shared(fresh)
+        changes = create.converge_main(fresh)
     adopted = reread_registry(grove)
     if reclaimed and adopted.config.database is not None:
         from grove import database
@@ -329,19 +337,7 @@ def take_here(
         adopted, n, request=request, template=template, resumed=False, changes=changes
     )
     taken = leases.read(grove.state_dir, n) or replace(lease, slot=n)
-    return TakeResult(
-        n,
-        made.path,
-        made.branch,
-        made.head,
-        made.ports,
-        True,
-        taken,
-        made.changes,
-        {"ran": made.setup.ran, "skipped": made.setup.skipped},
-        adopted=True,
-        here=True,
-    )
+    return TakeResult.made(made, taken, adopted=True)
 
 
 def _take_in_place(
