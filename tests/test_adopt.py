@@ -238,10 +238,11 @@ def test_a_damaged_registry_is_reported_and_never_overwritten(repo: Path, grove,
     registry = repo / ".git" / "grove" / "registry.json"
     registry.parent.mkdir(parents=True, exist_ok=True)
     registry.write_text('{"adopted": {"1": {"path": 5}}}')
-    findings = grove("validate", "--json").json["findings"]
-    found = [f for f in findings if f["check"].startswith("git.")]
-    assert [(f["check"], f["level"]) for f in found] == [("git.registry-unreadable", "error")]
-    assert "adopted.1" in found[0]["message"]
+    # One policy for damaged records: every command refuses, naming the file, exit 2.
+    checked = grove("validate", "--json")
+    assert checked.code == 2
+    assert checked.json["error"]["code"] == "damaged-state"
+    assert "adopted.1" in checked.json["error"]["message"]
     cursor = foreign_worktree(repo, tmp_path / "cursor" / "d")
     refused = grove("take", "--here", "--json", cwd=cursor)
     assert refused.code == 2
@@ -280,13 +281,17 @@ def test_create_names_the_abandoned_adopted_slot_that_blocks_it(
 def test_a_create_that_started_before_an_adoption_does_not_reuse_its_number(
     repo: Path, grove, tmp_path
 ) -> None:
-    from grove.commands import create
+    from contextlib import ExitStack
+
+    from grove.lifecycle import create
     from grove.slots import open_grove
 
     started = open_grove(repo)  # create has read the registry, then waits for the lock
     cursor = foreign_worktree(repo, tmp_path / "cursor" / "meanwhile")
     assert grove("take", "--here", "--json", cwd=cursor).json["slot"] == 1
-    n, _, _ = create.allocate(started, create.check_request(started, None, None, None))
+    with ExitStack() as held:
+        request = create.check_request(started, None, None, None)
+        n, _, _ = create.allocate(started, request, held)
     assert n == 2
     assert (repo.parent / "myproject-wt2").is_dir()
     assert not (repo.parent / "myproject-wt1").exists()

@@ -40,12 +40,10 @@ def test_eight_creates_at_once_get_slots_one_to_eight(repo: Path) -> None:
 
 
 def test_a_held_lock_times_out_naming_the_holder(repo: Path, grove, monkeypatch) -> None:
-    from grove import fsio, slots
+    from grove import fsio
+    from grove.lifecycle import locks
 
-    monkeypatch.setattr(slots, "LOCK_TIMEOUT", 0.2)
-    from grove.commands import create
-
-    monkeypatch.setattr(create, "LOCK_TIMEOUT", 0.2)
+    monkeypatch.setattr(locks, "GROVE_LOCK_TIMEOUT", 0.2)
     holder = subprocess.Popen(
         [
             sys.executable,

@@ -104,7 +104,7 @@ def test_release_reset_returns_a_clean_warm_start(repo: Path, grove) -> None:
     (slot / ".next").mkdir()
     (slot / ".next" / "cache").write_text("c")
     (slot / "dist").mkdir()
-    result = grove("release", "1", "--reset", "--json")
+    result = grove("release", "1", "--reset", "--label", "agent", "--json")
     assert result.code == 0, result.out
     data = result.json
     assert data["released"][0]["label"] == "agent"
@@ -122,7 +122,7 @@ def test_release_reset_refuses_uncommitted_work_unless_forced(repo: Path, grove)
     slot = repo.parent / "myproject-wt1"
     (slot / "README.md").write_text("edited\n")
     (slot / "notes.txt").write_text("n")
-    refused = grove("release", "1", "--reset", "--json")
+    refused = grove("release", "1", "--reset", "--label", "a", "--json")
     assert refused.code == 1
     assert refused.json["error"]["untracked"] == ["notes.txt"]
     assert (slot / "notes.txt").exists()

@@ -100,7 +100,8 @@ def test_take_skips_held_and_dirty_slots_and_release_frees(repo: Path, grove) ->
     assert second["slot"] == 3  # 1 is held, 2 has uncommitted work
     assert second["branch"] is None
     assert grove("take", "--json").json["error"]["code"] == "no-free-slot"
-    assert grove("release", "1", "--json").json["released"][0]["label"] == "agent a"
+    released = grove("release", "1", "--label", "agent a", "--json")
+    assert released.json["released"][0]["label"] == "agent a"
     assert grove("take", "--json").json["slot"] == 1
     text = grove("list").out
     assert "agent b (no pid" in text

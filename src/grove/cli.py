@@ -15,6 +15,7 @@ from grove import __version__, output
 from grove.errors import GroveError, UsageError
 
 if TYPE_CHECKING:
+    from grove.lifecycle.holders import Caller
     from grove.slots import Grove
 
 
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("slot", type=_slot)
     p.add_argument("branch")
     p.add_argument("--from", dest="start", metavar="REF", help="start point for a new branch")
+    _add_holder_args(p, "switch a slot another live task holds")
 
     _add_lease_parsers(sub, common)
 
@@ -124,7 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("remove", parents=[common], help="remove slot N (refuses to lose work)")
     p.add_argument("slot", type=_slot)
-    p.add_argument("--force", action="store_true", help="discard uncommitted work and remove")
+    p.add_argument(
+        "--force", action="store_true", help="discard uncommitted work (or a holder's) and remove"
+    )
+    p.set_defaults(label=None, pid=None)
     p.add_argument("--keep-db", action="store_true", help="keep the slot's database")
 
     _add_db_parser(sub, common)
@@ -152,7 +157,20 @@ def _add_lease_parsers(sub: Any, common: _Parser) -> None:
         help="clean start: detached at main's HEAD, build output removed, db reset",
     )
     p.add_argument("--from", dest="start", metavar="REF", help="with --reset: where to detach")
-    p.add_argument("--force", action="store_true", help="with --reset: discard uncommitted work")
+    _add_holder_args(p, "end another task's lease; with --reset: discard uncommitted work")
+
+
+def _add_holder_args(p: argparse.ArgumentParser, force_help: str) -> None:
+    """Who the caller is, for commands that refuse a slot another live task holds."""
+    p.add_argument("--label", help="act as the holder that took the slot with this label")
+    p.add_argument("--pid", type=int, help="act as the holder that took the slot with this pid")
+    p.add_argument("--force", action="store_true", help=force_help)
+
+
+def _caller(args: argparse.Namespace) -> Caller:
+    from grove.lifecycle.holders import Caller
+
+    return Caller(label=args.label, pid=args.pid, force=args.force)
 
 
 def _add_agents_parser(agents: argparse.ArgumentParser, common: _Parser) -> None:
@@ -180,6 +198,7 @@ def _add_db_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         q.add_argument("--all", action="store_true", help="every slot")
     q = dbsub.add_parser("reset", parents=[common], help="back to the template's state")
     q.add_argument("slot", type=_slot)
+    _add_holder_args(q, "reset the database of a slot another live task holds")
     q = dbsub.add_parser("psql", parents=[common], help="psql into slot N's database")
     q.add_argument("slot", nargs="?", type=_slot)
     q.add_argument("cmd", nargs="*", metavar="-- ARGS", help="arguments for psql, after --")
@@ -260,11 +279,11 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
     if command == "switch":
         from grove.commands import switch
 
-        return switch.run(grove, args.slot, args.branch, args.start), 0
+        return switch.run(grove, args.slot, args.branch, args.start, _caller(args)), 0
     if command == "remove":
         from grove.commands import remove
 
-        return remove.run(grove, args.slot, args.force, args.keep_db), 0
+        return remove.run(grove, args.slot, _caller(args), args.keep_db), 0
     if command == "db":
         return _dispatch_db(grove, args)
     if command == "agents":
@@ -272,10 +291,15 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
     if command == "take":
         return _dispatch_take(grove, args)
     if command == "release":
-        from grove.commands import take
+        from grove.commands import release
 
-        return take.release(
-            grove, args.slot, args.stale, reset=args.reset, start=args.start, force=args.force
+        return release.run(
+            grove,
+            args.slot,
+            stale_only=args.stale,
+            reset=args.reset,
+            start=args.start,
+            caller=_caller(args),
         ), 0
     raise UsageError(f"unknown command {command!r}")
 
@@ -283,17 +307,20 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
 def _dispatch_take(grove: Grove, args: argparse.Namespace) -> tuple[output.Result, int]:
     from grove.commands import take
 
-    if not args.here:
-        return take.take(
-            grove, branch=args.branch, start=args.start, label=args.label, pid=args.pid
-        ), 0
-    if args.branch or args.start:
+    if args.here and (args.branch or args.start):
         raise UsageError(
             "--here takes the worktree as it is checked out; it cannot be combined "
             "with --branch or --from",
             hint="check out the branch there first, then `grove take --here`",
         )
-    return take.take_here(grove, label=args.label, pid=args.pid), 0
+    return take.run(
+        grove,
+        branch=args.branch,
+        start=args.start,
+        label=args.label,
+        pid=args.pid,
+        here=args.here,
+    ), 0
 
 
 def _dispatch_agents(grove: Grove, args: argparse.Namespace) -> tuple[output.Result, int]:
@@ -317,7 +344,7 @@ def _dispatch_db(grove: Grove, args: argparse.Namespace) -> tuple[output.Result,
     if action == "stop":
         return db.stop(grove, args.slots, args.all), 0
     if action == "reset":
-        return db.reset(grove, args.slot), 0
+        return db.reset(grove, args.slot, _caller(args)), 0
     if action == "reseed":
         return db.reseed(grove), 0
     if action == "drop":

@@ -87,6 +87,7 @@ class Config:
     setup_run: tuple[str, ...] = ()
     refresh_run: tuple[str, ...] = ()
     switch_run: tuple[str, ...] = ()
+    step_timeout: float = 1800.0  # seconds any setup, seed or migrate command may run
     database: DatabaseConfig | None = None
     security: SecurityConfig = SecurityConfig()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

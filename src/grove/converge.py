@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 from grove import envfile, fsio, git
 from grove.errors import ConfigError
+from grove.slotenv import managed_values
 from grove.slots import Grove
 
 
@@ -23,47 +24,6 @@ class Change:
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
-
-
-def managed_values(grove: Grove, n: int) -> dict[str, str]:
-    """What slot n's managed block holds: its ports, then the derived values."""
-    values = {k: str(v) for k, v in grove.config.ports_for(n).items()}
-    fields = grove.template_fields(n)
-    for key, template in grove.config.derived:
-        values[key] = template.format_map(fields)
-    if grove.config.database is not None:
-        from grove import database
-
-        values.update(database.env_values(grove, n))
-    values.update(rewritten_values(grove, n, values))
-    return values
-
-
-def shared_values(grove: Grove) -> dict[str, str]:
-    return envfile.merge(envfile.parse_file(grove.main / name) for name in grove.config.shared)
-
-
-def rewritten_values(grove: Grove, n: int, known: dict[str, str]) -> dict[str, str]:
-    """[env.rewrite]: the slot's version of shared values, read from the shared file at write
-    time, so credentials stay there and a rotation reaches the slot on the next refresh."""
-    from grove.detect import rewrite_value
-
-    if not grove.config.rewrites:
-        return {}
-    shared = shared_values(grove)
-    fields = grove.template_fields(n)
-    bases = {spec.name: spec.base for spec in grove.config.ports}
-    slot_ports = grove.config.ports_for(n)
-    rewritten: dict[str, str] = {}
-    for rule in grove.config.rewrites:
-        value = shared.get(rule.key)
-        if value is None:
-            continue
-        base = bases.get(rule.port_var) if rule.port_var else None
-        port = slot_ports.get(rule.port_var) if rule.port_var else None
-        host = rule.host.format_map(fields) if rule.host else None
-        rewritten[rule.key] = rewrite_value(value, base, port, host, known)
-    return rewritten
 
 
 def link_target(grove: Grove, n: int, shared: str) -> str:
@@ -191,18 +151,3 @@ def protect_shared(grove: Grove, dry_run: bool = False) -> list[Change]:
             if not dry_run:
                 path.chmod(path.stat().st_mode & ~WRITE_BITS & 0o7777)
     return changes
-
-
-def slot_env(grove: Grove, n: int) -> dict[str, str]:
-    """The merged environment a process in slot n sees: local first, then shared files."""
-    slot_dir = grove.slot_path(n)
-    layers = [envfile.parse_file(slot_dir / name) for name in grove.config.local_files]
-    layers += [envfile.parse_file(slot_dir / shared) for shared in grove.config.shared]
-    return envfile.merge(layers)
-
-
-def process_env(grove: Grove, n: int) -> dict[str, str]:
-    """os.environ with the slot's values on top (they win over inherited ones)."""
-    env = dict(os.environ)
-    env.update(slot_env(grove, n))
-    return env

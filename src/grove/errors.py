@@ -73,3 +73,11 @@ class NoFreeSlot(GroveError):
 
 class DatabaseError(GroveError):
     code = "database"
+
+
+class DamagedState(GroveError):
+    """A record grove keeps under git's common dir does not read as one. Never treated as
+    empty and never overwritten: the message names the file and the command that repairs it."""
+
+    code = "damaged-state"
+    exit_code = 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -76,34 +77,102 @@ def move_aside(path: Path) -> Path:
     return backup
 
 
+# Locks this process holds: path -> depth. flock locks belong to an open file description,
+# so a second open of the same lock file in one process would wait for itself forever.
+_held: dict[str, int] = {}
+
+
+def _open_lock(lock_path: Path) -> int:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except (IsADirectoryError, OSError) as exc:
+        from grove.errors import DamagedState
+
+        raise DamagedState(
+            f"{lock_path}: cannot be opened as a lock file ({exc.strerror or exc})",
+            hint=f"no grove command is running? then delete {lock_path}",
+            details={"file": str(lock_path)},
+        ) from None
+
+
 @contextlib.contextmanager
 def exclusive_lock(lock_path: Path, timeout: float, purpose: str) -> Iterator[None]:
-    """Hold an exclusive lock; on timeout, say which process holds it.
+    """Hold an exclusive flock on lock_path; on timeout, say which process holds it.
 
-    The owner file beside the lock is informational only (the lock itself is flock);
-    it lets a waiting process name the holder.
+    Re-entrant within one process. The kernel drops the lock when the process dies, so a
+    crash never leaves it held. The owner file beside it is informational only: it lets a
+    waiting process name the holder.
     """
-    from filelock import FileLock, Timeout
-
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    owner = lock_path.with_suffix(".owner")
-    lock = FileLock(str(lock_path))
-    try:
-        lock.acquire(timeout=timeout)
-    except Timeout:
-        holder = owner.read_text(encoding="utf-8").strip() if owner.exists() else "unknown"
+    if not try_lock_wait(lock_path, timeout, purpose):
+        owner = lock_path.with_suffix(".owner")
+        try:
+            holder = owner.read_text(encoding="utf-8", errors="replace").strip()[:200]
+        except OSError:
+            holder = "unknown"
         raise LockTimeout(
             f"timed out after {timeout:g}s waiting for the grove lock ({purpose}); "
-            f"held by {holder}",
+            f"held by {holder or 'unknown'}",
             hint=f"wait for that process to finish; the lock is {lock_path}",
-        ) from None
+        )
     try:
-        write_atomic(owner, f"pid {os.getpid()} ({purpose})\n")
         yield
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            owner.unlink()
-        lock.release()
+        _unlock(lock_path)
+
+
+@contextlib.contextmanager
+def try_lock(lock_path: Path, purpose: str) -> Iterator[bool]:
+    """Take the lock only if it is free right now; yields whether it was taken. For a
+    caller that already holds another lock and must not wait (lock order)."""
+    taken = try_lock_wait(lock_path, 0, purpose)
+    try:
+        yield taken
+    finally:
+        if taken:
+            _unlock(lock_path)
+
+
+_fds: dict[str, int] = {}
+
+
+def try_lock_wait(lock_path: Path, timeout: float, purpose: str) -> bool:
+    import fcntl
+
+    key = str(lock_path)
+    if key in _held:
+        _held[key] += 1
+        return True
+    fd = _open_lock(lock_path)
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return False
+            time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
+            delay = min(delay * 2, 0.1)
+    _held[key] = 1
+    _fds[key] = fd
+    with contextlib.suppress(OSError):
+        write_atomic(lock_path.with_suffix(".owner"), f"pid {os.getpid()} ({purpose})\n")
+    return True
+
+
+def _unlock(lock_path: Path) -> None:
+    key = str(lock_path)
+    _held[key] -= 1
+    if _held[key]:
+        return
+    del _held[key]
+    fd = _fds.pop(key)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(lock_path.with_suffix(".owner"))
+    os.close(fd)  # closing the only descriptor releases the flock
 
 
 def copy_tree(source: Path, destination: Path) -> str:
@@ -146,3 +215,26 @@ def remove_tree(path: Path) -> None:
         path.unlink()
     elif path.exists():
         shutil.rmtree(path)
+
+
+def remove_inside(root: Path, relative: str) -> bool:
+    """Delete root/relative, refusing to pass through a symlink on the way: a link planted
+    in a slot (`apps/web -> /elsewhere`) must not turn a reset into a delete outside it.
+    Returns whether something was removed."""
+    current = root
+    parts = Path(relative).parts
+    for index, part in enumerate(parts):
+        current = current / part
+        try:
+            mode = current.lstat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        last = index == len(parts) - 1
+        if not last and not stat.S_ISDIR(mode):
+            return False  # a link or a file where a folder should be: nothing of ours
+        if last:
+            if stat.S_ISDIR(mode):
+                shutil.rmtree(current)
+            else:
+                current.unlink()  # a link itself, never its target
+    return True

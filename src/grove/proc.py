@@ -70,18 +70,31 @@ class StepOutcome:
     command: str
     returncode: int
     tail: list[str]
+    timed_out: bool = False
+
+
+TAIL_LINE_CHARS = 500  # a hostile or runaway line is cut, never kept whole
+STOP_GRACE = 5.0
 
 
 def run_shell_step(
-    command: str, cwd: Path, env: Mapping[str, str], tail_lines: int = 20
+    command: str,
+    cwd: Path,
+    env: Mapping[str, str],
+    tail_lines: int = 20,
+    timeout: float | None = None,
 ) -> StepOutcome:
-    """Run a user's setup command through the shell, streaming its output to stderr.
+    """Run a user's command through the shell, streaming its output to stderr.
 
     stdout belongs to grove's answer (JSON for agents), so the command's own output goes
-    to stderr; the last lines are kept so a failure can quote them.
+    to stderr; the last lines are kept so a failure can quote them. The command runs in
+    its own process group, so a timeout (or grove being interrupted) stops everything it
+    started, not just the shell.
     """
+    import threading
+
     tail: deque[str] = deque(maxlen=tail_lines)
-    proc = subprocess.Popen(
+    child = subprocess.Popen(
         command,
         shell=True,
         cwd=cwd,
@@ -89,12 +102,86 @@ def run_shell_step(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
+        start_new_session=True,
     )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        sys.stderr.write(line)
-        tail.append(line.rstrip("\n"))
-    sys.stderr.flush()
-    return StepOutcome(command, proc.wait(), list(tail))
+    assert child.stdout is not None
+    stream = child.stdout
+
+    def pump() -> None:
+        partial = b""
+        while chunk := os.read(stream.fileno(), 65536):
+            sys.stderr.write(chunk.decode("utf-8", errors="replace"))
+            lines = (partial + chunk).split(b"\n")
+            partial = lines.pop()[-TAIL_LINE_CHARS * 4 :]
+            tail.extend(line[:TAIL_LINE_CHARS].decode("utf-8", "replace") for line in lines)
+        if partial:
+            tail.append(partial[:TAIL_LINE_CHARS].decode("utf-8", "replace"))
+        sys.stderr.flush()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        returncode = child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        returncode = stop_group(child)
+    except BaseException:
+        stop_group(child)
+        raise
+    reader.join(timeout=STOP_GRACE)
+    return StepOutcome(command, returncode, list(tail), timed_out)
+
+
+def stop_group(child: subprocess.Popen[bytes]) -> int:
+    """SIGTERM the child's process group, SIGKILL it after a grace period."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            return child.wait(timeout=STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            continue
+    return child.wait()
+
+
+def run_checked(
+    command: str,
+    cwd: Path,
+    env: Mapping[str, str],
+    *,
+    phase: str,
+    slot: int | None,
+    hint: str,
+    timeout: float | None = None,
+) -> None:
+    """Run a user's command (output streamed to stderr); on failure or timeout, raise
+    StepFailed with its last lines."""
+    from grove.errors import StepFailed
+
+    outcome = run_shell_step(command, cwd, env, timeout=timeout)
+    if outcome.returncode == 0 and not outcome.timed_out:
+        return
+    tail = "\n".join(outcome.tail[-10:])
+    where = f" in slot {slot}" if slot is not None else ""
+    what = (
+        f"did not finish within {timeout:g}s and was stopped"
+        if outcome.timed_out
+        else f"exited with {outcome.returncode}"
+    )
+    raise StepFailed(
+        f"[{phase}] `{command}` {what}{where}" + (f"; last output:\n{tail}" if tail else ""),
+        hint=hint
+        + ("; [grove] step_timeout in grove.toml sets the limit" if outcome.timed_out else ""),
+        details={
+            "slot": slot,
+            "command": command,
+            "returncode": outcome.returncode,
+            "timed_out": outcome.timed_out,
+            "tail": outcome.tail,
+        },
+    )

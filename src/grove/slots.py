@@ -8,11 +8,10 @@ from functools import cached_property
 from pathlib import Path
 
 from grove import config as config_mod
-from grove import git, registry
+from grove import git
 from grove.config import Config
 from grove.errors import UsageError
-
-LOCK_TIMEOUT = 120.0
+from grove.state import registry, store
 
 
 @dataclass(frozen=True)
@@ -108,6 +107,11 @@ def open_grove(cwd: Path | None = None, load_config: bool = True) -> Grove:
     common = location.common_dir.resolve()
     # With a separate git dir, git still lists the main worktree first.
     main = common.parent if common.name == ".git" else git.worktrees(location.toplevel)[0].path
+    store.check_folder(
+        common / "grove",
+        f"grove keeps its records in {common / 'grove'}: move the file away, then run the "
+        "command again",
+    )
     cfg = config_mod.load(main) if load_config else Config(path=None)
     return Grove(
         main=main.resolve(),
@@ -156,7 +160,9 @@ def discover(grove: Grove) -> Layout:
         if n is None:
             foreign.append(wt)
             continue
-        by_index[n] = Slot(n, wt.path, True, wt.path.exists(), wt, n in grove.adopted)
+        # A folder replaced by a file or a link is not the worktree git registered.
+        present = wt.path.is_dir() and not wt.path.is_symlink()
+        by_index[n] = Slot(n, wt.path, True, present, wt, n in grove.adopted)
     for n, path in grove.adopted.items():
         if n not in by_index:  # its tool deleted it, or it was never a worktree of ours
             by_index[n] = Slot(n, path, False, path.is_dir(), None, True)
@@ -177,3 +183,32 @@ def lowest_free(grove: Grove, layout: Layout) -> int | None:
         if n not in taken and not grove.slot_path(n).exists():
             return n
     return None
+
+
+def targets(grove: Grove, numbers: list[int], all_slots: bool) -> list[int]:
+    """The slots a command acts on: --all, the numbers given, else the current one."""
+    if all_slots:
+        return [s.n for s in discover(grove).slots if s.registered and s.exists]
+    if numbers:
+        return sorted(set(numbers))
+    return [grove.resolve_slot(None)]
+
+
+def existing_slot(grove: Grove, n: int) -> Slot:
+    """Slot n as a registered worktree with its folder present, or a usage error."""
+    for slot in discover(grove).slots:
+        if slot.n == n:
+            if not slot.registered:
+                raise UsageError(
+                    f"{slot.path} is not a registered worktree",
+                    hint="`grove validate` explains what is wrong with it",
+                )
+            if not slot.exists:
+                raise UsageError(
+                    f"slot {n}'s folder {slot.path} is gone",
+                    hint=f"`git worktree prune`, then `grove create {n}`",
+                )
+            return slot
+    raise UsageError(
+        f"slot {n} does not exist", hint="`grove list` shows the slots; `grove create` adds one"
+    )

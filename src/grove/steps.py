@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grove import converge, fsio, output, proc, state
-from grove.errors import StepFailed
+from grove import fsio, output, proc, slotenv
 from grove.slots import Grove
+from grove.state import identity
+from grove.state import setup as records
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,27 @@ def setup_steps(grove: Grove) -> list[Step]:
     return steps
 
 
+def slot_identity(grove: Grove, n: int, *, create: bool = False) -> str | None:
+    """Which worktree slot n is now: its records and database belong to that one."""
+    if n == 0:
+        return identity.MAIN
+    return identity.of_worktree(grove.common_dir, grove.slot_path(n), create=create)
+
+
+def read_record(grove: Grove, n: int) -> dict[str, Any]:
+    return records.read_slot_state(grove.state_dir, n, slot_identity(grove, n))
+
+
+def write_record(grove: Grove, n: int, record: dict[str, Any]) -> None:
+    """Callers hold slot n's lock."""
+    owner = slot_identity(grove, n, create=True)
+    if owner is None:
+        return  # the worktree is gone: nothing to record for it
+    records.write_slot_state(grove.state_dir, n, record, owner)
+
+
 def pending_setup(grove: Grove, n: int) -> list[Step]:
-    done = set(state.read_slot_state(grove.state_dir, n).get("setup_done", []))
+    done = set(read_record(grove, n).get("setup_done", []))
     return [step for step in setup_steps(grove) if step.id not in done]
 
 
@@ -107,7 +127,7 @@ def setup_complete(grove: Grove, n: int) -> bool:
 def run_setup(grove: Grove, n: int) -> StepsReport:
     """Run the setup steps slot n has not finished yet, recording each as it completes."""
     report = StepsReport()
-    record = state.read_slot_state(grove.state_dir, n)
+    record = read_record(grove, n)
     done: list[str] = list(record.get("setup_done", []))
     steps = setup_steps(grove)
     for index, step in enumerate(steps, 1):
@@ -126,7 +146,7 @@ def run_setup(grove: Grove, n: int) -> StepsReport:
         if all(s.id in done for s in steps):
             # The install now matches these inputs: the next sync skips it if they stay put.
             record["install_digest"] = install_digest(grove, n)
-        state.write_slot_state(grove.state_dir, n, record)
+        write_record(grove, n, record)
     return report
 
 
@@ -174,7 +194,7 @@ class SyncReport:
 
 def pending_sync(grove: Grove, n: int) -> list[str]:
     """What sync would run now (for --dry-run), without running anything."""
-    record = state.read_slot_state(grove.state_dir, n)
+    record = read_record(grove, n)
     pending: list[str] = []
     if (
         grove.config.setup_run
@@ -198,8 +218,9 @@ def sync(grove: Grove, n: int) -> SyncReport:
     if grove.config.database is not None:
         from grove import database
 
-        report.database = database.provision(grove, n).as_json()
-    record = state.read_slot_state(grove.state_dir, n)
+        owner = slot_identity(grove, n, create=True)
+        report.database = database.provision(grove, n, owner).as_json()
+    record = read_record(grove, n)
     if grove.config.setup_run and n != 0:
         now = install_digest(grove, n)
         if record.get("install_digest") == now:
@@ -210,7 +231,7 @@ def sync(grove: Grove, n: int) -> SyncReport:
                 _run(grove, n, command, "setup")
                 report.ran.append(command)
             record["install_digest"] = now
-            state.write_slot_state(grove.state_dir, n, record)
+            write_record(grove, n, record)
     db = grove.config.database
     if db is not None and db.migrate:
         from grove import database
@@ -221,9 +242,9 @@ def sync(grove: Grove, n: int) -> SyncReport:
         else:
             report.ran += database.run_migrations(grove, n)
             if now_migrations is not None:
-                record = state.read_slot_state(grove.state_dir, n)
+                record = read_record(grove, n)
                 record["migrations_digest"] = now_migrations
-                state.write_slot_state(grove.state_dir, n, record)
+                write_record(grove, n, record)
     return report
 
 
@@ -237,36 +258,15 @@ def _copy_from_main(grove: Grove, n: int, relative: str, report: StepsReport) ->
         report.notes.append(f"[setup] copy: {relative} already exists in slot {n}; kept")
 
 
-def run_checked(
-    command: str, cwd: Path, env: dict[str, str], *, phase: str, slot: int | None, hint: str
-) -> None:
-    """Run a user's command (output streamed to stderr); on failure, raise with its tail."""
-    outcome = proc.run_shell_step(command, cwd, env)
-    if outcome.returncode == 0:
-        return
-    tail = "\n".join(outcome.tail[-10:])
-    where = f" in slot {slot}" if slot is not None else ""
-    raise StepFailed(
-        f"[{phase}] `{command}` exited with {outcome.returncode}{where}"
-        + (f"; last output:\n{tail}" if tail else ""),
-        hint=hint,
-        details={
-            "slot": slot,
-            "command": command,
-            "returncode": outcome.returncode,
-            "tail": outcome.tail,
-        },
-    )
-
-
 def _run(grove: Grove, n: int, command: str, phase: str) -> None:
-    run_checked(
+    proc.run_checked(
         command,
         grove.slot_path(n),
-        converge.process_env(grove, n),
+        slotenv.process_env(grove, n),
         phase=phase,
         slot=n,
         hint=f"fix the command, then `grove refresh {n}` runs the remaining steps",
+        timeout=grove.config.step_timeout,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from grove import converge, envfile
+from grove import envfile, slotenv
 from grove.checks import Finding, error, warning
 from grove.slots import Grove
 
@@ -94,7 +94,7 @@ def _check_block(grove: Grove, n: int, local: Path, name: str) -> list[Finding]:
             )
         ]
     try:
-        expected = converge.managed_values(grove, n)
+        expected = slotenv.managed_values(grove, n)
     except (KeyError, ValueError):
         return []
     if block != expected:

@@ -60,18 +60,7 @@ def check_layout(grove: Grove, layout: Layout) -> list[Finding]:
                     f"raise slots in grove.toml or `grove remove {slot.n}`",
                 )
             )
-    from grove import leases, registry
-
-    damaged = registry.problem(grove.state_dir)
-    if damaged is not None:
-        findings.append(
-            error(
-                None,
-                "git.registry-unreadable",
-                f"the adopted-slot registry cannot be read: {damaged}",
-                "fix or delete it; then `grove take --here` in each adopted worktree",
-            )
-        )
+    from grove.state import leases
 
     for slot in layout.slots:
         lease = leases.read(grove.state_dir, slot.n)

@@ -64,9 +64,9 @@ def compose_project(grove: Grove, n: int) -> str:
     """The project name compose uses for slot n: COMPOSE_PROJECT_NAME, else the folder name."""
     import re
 
-    from grove import converge
+    from grove import slotenv
 
-    name = converge.slot_env(grove, n).get("COMPOSE_PROJECT_NAME")
+    name = slotenv.slot_env(grove, n).get("COMPOSE_PROJECT_NAME")
     if name:
         return name
     # compose's default: the project directory's name, lowercased, [a-z0-9_-] only
@@ -101,7 +101,7 @@ def check_compose_state(grove: Grove, n: int) -> list[Finding]:
     import json
     import shutil
 
-    from grove import converge, proc
+    from grove import proc, slotenv
 
     if compose_file(grove, n) is None or shutil.which("docker") is None:
         return []
@@ -112,7 +112,7 @@ def check_compose_state(grove: Grove, n: int) -> list[Finding]:
         if (slot_dir / env_name).exists():
             argv += ["--env-file", str(slot_dir / env_name)]
     result = proc.run(
-        [*argv, "ps", "--all", "--format", "json"], cwd=slot_dir, env=converge.process_env(grove, n)
+        [*argv, "ps", "--all", "--format", "json"], cwd=slot_dir, env=slotenv.process_env(grove, n)
     )
     if result.returncode != 0:
         tail = " | ".join(result.stderr.strip().splitlines()[-2:])

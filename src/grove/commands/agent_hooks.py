@@ -31,7 +31,8 @@ class HookResult:
 
 
 def run(event: str, stdin_text: str) -> tuple[HookResult, int]:
-    from grove.commands import take
+    from grove.lifecycle import release, take
+    from grove.lifecycle.holders import Caller
     from grove.slots import open_grove
 
     payload = hooks.parse(stdin_text)
@@ -53,11 +54,12 @@ def run(event: str, stdin_text: str) -> tuple[HookResult, int]:
     if n is None or n == 0:
         # Not one of ours: nothing to release, and the slot is never deleted anyway.
         return HookResult(event, None, payload.worktree_path), 0
-    released = take.release(grove, n, stale_only=False) if _held(grove, n) else None
-    return HookResult(event, n, grove.slot_path(n), released is not None), 0
+    from grove.state import leases
 
-
-def _held(grove: Any, n: int) -> bool:
-    from grove import leases
-
-    return leases.read(grove.state_dir, n) is not None
+    lease = leases.read(grove.state_dir, n)
+    # Only this session's own lease ends: the slot may have been handed to another task.
+    if lease is None or (lease.session != payload.session and payload.session is not None):
+        return HookResult(event, n, grove.slot_path(n), False), 0
+    caller = Caller(label=lease.label, force=False)
+    released = release.release(grove, n, stale_only=False, caller=caller)
+    return HookResult(event, n, grove.slot_path(n), bool(released.released)), 0

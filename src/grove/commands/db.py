@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grove import database, output
-from grove.commands import existing_slot, targets
+from grove.commands import targets
 from grove.errors import Refused, UsageError
+from grove.lifecycle import database as slot_database
+from grove.lifecycle.holders import Caller
 from grove.slots import Grove
 
 
@@ -63,23 +65,7 @@ def start(grove: Grove, numbers: list[int], all_slots: bool) -> ActionResult:
     database.config_of(grove)
     result = ActionResult("start")
     for n in targets(grove, numbers, all_slots):
-        state = database.status(grove, n)
-        if not state.provisioned:
-            existing_slot(grove, n)
-            database.ensure_template(grove)
-            provisioned = database.provision(grove, n)
-            result.slots.append(
-                {
-                    "slot": n,
-                    "result": "cloned and started",
-                    "changed": provisioned.cloned or provisioned.started,
-                }
-            )
-            continue
-        started = database.start(grove, n)
-        result.slots.append(
-            {"slot": n, "result": "started" if started else "already running", "changed": started}
-        )
+        result.slots.append(slot_database.start(grove, n))
     return result
 
 
@@ -94,17 +80,10 @@ def stop(grove: Grove, numbers: list[int], all_slots: bool) -> ActionResult:
     return result
 
 
-def reset(grove: Grove, n: int) -> ActionResult:
+def reset(grove: Grove, n: int, caller: Caller) -> ActionResult:
     database.config_of(grove)
-    existing_slot(grove, n)
-    template = database.ensure_template(grove)
-    database.reset(grove, n)
-    migrated = database.run_migrations(grove, n)
-    return ActionResult(
-        "reset",
-        [{"slot": n, "result": "reset to the template", "changed": True, "migrated": migrated}],
-        template.as_json(),
-    )
+    row, template = slot_database.reset(grove, n, caller)
+    return ActionResult("reset", [row], template)
 
 
 def reseed(grove: Grove) -> ActionResult:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grove import converge, envfile, output
+from grove import envfile, output, slotenv
 from grove.commands import existing_slot
 from grove.slots import Grove
 
@@ -61,12 +61,12 @@ class EnvResult:
 def run(grove: Grove, n: int | None, fmt: str, reveal: bool) -> EnvResult:
     n = grove.resolve_slot(n)
     slot = existing_slot(grove, n)
-    values = converge.managed_values(grove, n)
+    values = slotenv.managed_values(grove, n)
     # Rewritten shared values and database passwords carry credentials: masked like the rest.
     secret = {rule.key for rule in grove.config.rewrites} | {"PGPASSWORD"}
     if "PGPASSWORD" in values:
         secret.add("DATABASE_URL")
     managed = set(values) - secret
     return EnvResult(
-        n, slot.path, converge.slot_env(grove, n), managed, grove.config.ports_for(n), fmt, reveal
+        n, slot.path, slotenv.slot_env(grove, n), managed, grove.config.ports_for(n), fmt, reveal
     )

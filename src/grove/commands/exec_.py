@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grove import converge
+from grove import slotenv
 from grove.commands import existing_slot
 from grove.errors import UsageError
 from grove.slots import Grove
@@ -46,7 +46,7 @@ def prepare(
         raise UsageError("nothing to run", hint="grove exec [N] -- CMD [ARGS...]")
     n = grove.resolve_slot(n)
     slot = existing_slot(grove, n)
-    env = converge.process_env(grove, n)
+    env = slotenv.process_env(grove, n)
     program = shutil.which(command[0], path=env.get("PATH"))
     if program is None:
         raise UsageError(

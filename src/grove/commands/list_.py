@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grove import git, leases, output, ports, steps
+from grove import git, output, ports, steps
 from grove.checks import env as env_checks
 from grove.errors import GroveError
 from grove.slots import Grove, Slot, discover
+from grove.state import leases
 
 
 @dataclass

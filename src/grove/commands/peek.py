@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grove import git, leases
+from grove import git
 from grove.commands import existing_slot
 from grove.slots import Grove
+from grove.state import leases
 
 
 @dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from grove import converge, fsio, output, ports, proc
+from grove import fsio, output, ports, proc, slotenv
 from grove.config import DatabaseConfig
 from grove.database import server
 from grove.database.binaries import find_bin
@@ -117,7 +117,7 @@ def _free_port() -> int:
 
 
 def _command_env(grove: Grove, n: int, where: Target, bin_dir: Path | None) -> dict[str, str]:
-    env = converge.process_env(grove, n)
+    env = slotenv.process_env(grove, n)
     env.update(where.env())
     if bin_dir is not None:
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
@@ -127,11 +127,9 @@ def _command_env(grove: Grove, n: int, where: Target, bin_dir: Path | None) -> d
 def _run_seed(grove: Grove, where: Target, bin_dir: Path | None) -> None:
     db = config_of(grove)
     env = _command_env(grove, 0, where, bin_dir)
-    from grove.steps import run_checked
-
     for index, command in enumerate(db.seed, 1):
         output.narrate(f"[seed {index}/{len(db.seed)}] {command}")
-        run_checked(
+        proc.run_checked(
             command,
             grove.main,
             env,
@@ -139,6 +137,7 @@ def _run_seed(grove: Grove, where: Target, bin_dir: Path | None) -> None:
             slot=None,
             hint="fix the seed; no slot uses a half-seeded template, and the next "
             "`grove create` or `grove db reseed` builds it again",
+            timeout=grove.config.step_timeout,
         )
 
 
@@ -454,17 +453,16 @@ def run_migrations(grove: Grove, n: int) -> list[str]:
     if db is None or not db.migrate:
         return []
     env = _command_env(grove, n, target(grove, n), _optional_bin(db, grove.main))
-    from grove.steps import run_checked
-
     for index, command in enumerate(db.migrate, 1):
         output.narrate(f"[migrate {index}/{len(db.migrate)}] {command}")
-        run_checked(
+        proc.run_checked(
             command,
             grove.slot_path(n),
             env,
             phase="database migrate",
             slot=n,
             hint=f"fix the migration, then `grove refresh {n}`",
+            timeout=grove.config.step_timeout,
         )
     return list(db.migrate)
 

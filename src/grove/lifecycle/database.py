@@ -1,0 +1,44 @@
+"""A slot's database changes that commands ask for directly (start, reset), under the slot's
+lock and, for a reset, only when no other live task holds the slot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grove import steps
+from grove.lifecycle.holders import Caller, check_not_held
+from grove.lifecycle.locks import grove_lock, slot_lock
+from grove.slots import Grove, existing_slot
+
+
+def start(grove: Grove, n: int) -> dict[str, Any]:
+    from grove import database
+
+    with slot_lock(grove, n, "db start"):
+        if not database.status(grove, n).provisioned:
+            existing_slot(grove, n)
+            database.ensure_template(grove)
+            provisioned = database.provision(grove, n, steps.slot_identity(grove, n, create=True))
+            return {
+                "slot": n,
+                "result": "cloned and started",
+                "changed": provisioned.cloned or provisioned.started,
+            }
+        started = database.start(grove, n)
+    return {"slot": n, "result": "started" if started else "already running", "changed": started}
+
+
+def reset(grove: Grove, n: int, caller: Caller) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Slot n's database back to the template, then migrated. Returns the slot's row and
+    the template report."""
+    from grove import database
+
+    with slot_lock(grove, n, "db reset"):
+        existing_slot(grove, n)
+        with grove_lock(grove, "grove db reset"):
+            check_not_held(grove, n, caller, "resetting its database")
+        template = database.ensure_template(grove)
+        database.reset(grove, n, steps.slot_identity(grove, n, create=True))
+        migrated = database.run_migrations(grove, n)
+    row = {"slot": n, "result": "reset to the template", "changed": True, "migrated": migrated}
+    return row, template.as_json()

@@ -1,0 +1,371 @@
+"""Take: hand a warm slot to a new task (creating one when none is free), or adopt the
+worktree another tool made. Every take writes a lease held by its own process first, so a
+take that fails or is killed never leaves a lease that blocks the slot."""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from grove import git, output, steps
+from grove.converge import Change, link_shared, write_local
+from grove.errors import NoFreeSlot, Refused, UsageError
+from grove.lifecycle import create
+from grove.lifecycle.locks import grove_lock, slot_lock, try_slot_lock
+from grove.slots import Grove, discover, existing_slot, reread_registry
+from grove.state import leases, registry
+from grove.state import setup as records
+
+
+@dataclass
+class TakeResult:
+    slot: int
+    path: Path
+    branch: str | None
+    head: str
+    ports: dict[str, int]
+    created: bool
+    lease: leases.Lease
+    changes: list[Change] = field(default_factory=list)
+    synced: dict[str, list[str]] = field(default_factory=dict)  # {"ran": [...], "skipped": [...]}
+    adopted: bool = False
+    here: bool = False  # `take --here`: the caller already stands in the path
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "slot": self.slot,
+            "path": str(self.path),
+            "branch": self.branch,
+            "head": self.head,
+            "ports": self.ports,
+            "created": self.created,
+            "lease": self.lease.as_json(),
+            "changes": [c.as_json() for c in self.changes],
+            "synced": self.synced,
+            "adopted": self.adopted,
+        }
+
+    @classmethod
+    def made(
+        cls, made: create.CreateResult, lease: leases.Lease, *, adopted: bool = False
+    ) -> TakeResult:
+        """A take that had to make its slot (create) or adopt one (take --here)."""
+        return cls(
+            made.slot,
+            made.path,
+            made.branch,
+            made.head,
+            made.ports,
+            True,
+            lease,
+            made.changes,
+            {"ran": made.setup.ran, "skipped": made.setup.skipped},
+            adopted=adopted,
+            here=adopted,
+        )
+
+    def as_text(self) -> str:
+        if not self.here:
+            return str(self.path)  # for `cd "$(grove take ...)"`
+        verb = "adopted" if self.created else "took"
+        ports = "  ".join(f"{k}={v}" for k, v in self.ports.items())
+        return f"{verb} slot {self.slot}: {self.path}\n  {ports}"
+
+
+def _taking(lease: leases.Lease) -> leases.Lease:
+    """The lease a take writes while it works: held by this process, so it is stale the
+    moment the take dies, whatever pid the task asked for."""
+    me = os.getpid()
+    return replace(lease, pid=me, pid_started=leases.process_start_time(me), taking=True)
+
+
+def _reclaimable(lease: leases.Lease | None) -> bool:
+    """No lease, or one a killed take left (the task never started)."""
+    return lease is None or (lease.taking and lease.stale)
+
+
+def _handed_out_by_grove(grove: Grove, n: int, branch: str | None) -> bool:
+    """Detached, or on the branch a take put there: a branch a person put on the slot
+    (`grove create --branch`, `grove switch`) marks it as theirs."""
+    if branch is None:
+        return True
+    return steps.read_record(grove, n).get("task_branch") == branch
+
+
+def _free_slot(grove: Grove, held: ExitStack) -> int | None:
+    """The lowest slot grove may hand out now, its lock taken into `held`. Callers hold the
+    grove lock, so what is checked here stays true until the lease is written."""
+    for slot in discover(grove).slots:
+        if slot.n == 0 or slot.n >= grove.config.slots or not (slot.registered and slot.exists):
+            continue
+        if slot.adopted:
+            continue  # its folder belongs to the tool that made it, and that tool's agent
+        if not _reclaimable(leases.read(grove.state_dir, slot.n)):
+            continue
+        status = git.status(slot.path)
+        if not _handed_out_by_grove(grove, slot.n, status.branch):
+            continue
+        if status.dirty:
+            output.narrate(f"slot {slot.n} is free but has uncommitted work; skipping it")
+            continue
+        attempt = ExitStack()
+        if attempt.enter_context(try_slot_lock(grove, slot.n, "take")):
+            held.enter_context(attempt)
+            return slot.n
+        attempt.close()  # another command is changing it: not free
+    return None
+
+
+def _end_own_lease(grove: Grove, n: int) -> None:
+    """A take that fails ends the lease it wrote (and only that one)."""
+    with grove_lock(grove, "grove take (undo)"):
+        lease = leases.read(grove.state_dir, n)
+        if lease is not None and lease.taking and lease.pid == os.getpid():
+            leases.end(grove.state_dir, n)
+
+
+def _settle(grove: Grove, n: int, lease: leases.Lease) -> leases.Lease:
+    """The take finished: the lease becomes the task's own (its pid, or none)."""
+    final = replace(lease, slot=n, taking=False)
+    with grove_lock(grove, "grove take"):
+        leases.write(grove.state_dir, final)
+    return final
+
+
+def take(
+    grove: Grove,
+    *,
+    branch: str | None,
+    start: str | None,
+    label: str,
+    pid: int | None,
+    session: str | None = None,
+) -> TakeResult:
+    request = create.check_request(grove, None, branch, start)
+    template = create.prepare_database(grove)
+    lease = leases.Lease.new(0, label, pid, session)
+    with ExitStack() as held:
+        n: int | None = None
+        with grove_lock(grove, "grove take"):
+            grove = reread_registry(grove)
+            n = _free_slot(grove, held)
+            if n is not None:
+                if branch is not None and not request.new_branch:
+                    create.check_branch_free(grove, branch, allowed=grove.slot_path(n))
+                leases.write(grove.state_dir, replace(_taking(lease), slot=n))
+        try:
+            if n is None:
+                try:
+                    n, resumed, changes = create.allocate(grove, request, held, _taking(lease))
+                except NoFreeSlot:
+                    raise _no_free_slot(grove) from None
+                made = create.finish(
+                    grove, n, request=request, template=template, resumed=resumed, changes=changes
+                )
+                _record_task_branch(grove, n, request.branch)
+                return TakeResult.made(made, _settle(grove, n, lease))
+            result = _hand_over(grove, n, request)
+        except BaseException:
+            if n is not None:
+                _end_own_lease(grove, n)  # the task never started: the slot is free again
+            raise
+        result.lease = _settle(grove, n, lease)
+        return result
+
+
+def _no_free_slot(grove: Grove) -> NoFreeSlot:
+    layout = discover(grove)
+    held = ", ".join(str(s.n) for s in layout.slots if s.n > 0 and not s.adopted)
+    adopted = ", ".join(str(s.n) for s in layout.slots if s.adopted)
+    return NoFreeSlot(
+        f"no free slot: slots {held or 'none'} are held, busy, on a person's branch or have "
+        "uncommitted work"
+        + (f", slots {adopted} are other tools' worktrees (adopted)" if adopted else "")
+        + f", and [grove] slots = {grove.config.slots} allows no more",
+        hint="`grove list` shows who holds what; `grove release N` ends a lease; "
+        "`grove remove N` frees an adopted slot whose worktree is gone",
+    )
+
+
+def _record_task_branch(grove: Grove, n: int, branch: str | None) -> None:
+    """Remember the branch a take put on the slot: it stays grove's to hand out again."""
+    record = steps.read_record(grove, n)
+    if branch is None:
+        record.pop("task_branch", None)
+    else:
+        record["task_branch"] = branch
+    steps.write_record(grove, n, record)
+
+
+def _hand_over(grove: Grove, n: int, request: create.Request) -> TakeResult:
+    """Move the slot to the task's start point and bring its runtime in line. Callers hold
+    slot n's lock and a lease on it."""
+    path = grove.slot_path(n)
+    if request.branch is None:
+        git.switch_detached(path, request.start_sha)
+    elif request.new_branch:
+        git.switch(path, request.branch, create_from=request.start_sha)
+    elif git.status(path).branch != request.branch:
+        git.switch(path, request.branch)
+    _record_task_branch(grove, n, request.branch)
+    links, _ = link_shared(grove, n)
+    changes = links + write_local(grove, n)
+    setup = steps.run_setup(grove, n)  # a slot whose setup stopped halfway is finished
+    synced = steps.sync(grove, n)
+    status = git.status(path)
+    return TakeResult(
+        n,
+        path,
+        status.branch,
+        status.oid or request.start_sha,
+        grove.config.ports_for(n),
+        False,
+        leases.Lease(n, "", None, time.time()),  # replaced by the settled lease
+        changes,
+        {"ran": setup.ran + synced.ran, "skipped": synced.skipped},
+    )
+
+
+def _adoptable(grove: Grove) -> tuple[int | None, bool]:
+    """The lowest slot number a new adopted worktree can have, and whether it is reclaimed
+    from an adopted worktree that is gone. Callers hold the grove lock."""
+    by_number = {slot.n: slot for slot in discover(grove).slots}
+    for n in range(1, grove.config.slots):
+        slot = by_number.get(n)
+        if slot is None and not (grove.main.parent / grove.slot_dir_name(n)).exists():
+            return n, False
+        if slot is not None and slot.abandoned:
+            return n, True
+    return None, False
+
+
+def take_here(
+    grove: Grove, *, label: str, pid: int | None, session: str | None = None
+) -> TakeResult:
+    """Take the worktree we stand in: adopt it as a slot when another tool made it (Cursor
+    runs its setup inside its own new worktree), giving it a slot's ports, env, database and
+    setup; a worktree that already is a slot is taken as it stands."""
+    if grove.current == 0:
+        raise UsageError(
+            "main (slot 0) is never taken",
+            hint="run `grove take --here` inside the worktree to adopt, or `grove take`",
+        )
+    if grove.current is not None:
+        return _take_in_place(grove, grove.current, label, pid, session)
+    template = create.prepare_database(grove)
+    lease = leases.Lease.new(0, label, pid, session)
+    with ExitStack() as held:
+        with grove_lock(grove, "grove take --here"):
+            fresh = reread_registry(grove)
+            n: int | None = fresh.current  # set when another take --here adopted it meanwhile
+            reclaimed = False
+            if n is None:
+                n, reclaimed = _adoptable(fresh)
+                if n is None:
+                    raise NoFreeSlot(
+                        f"no free slot to adopt {grove.here}: slots 1..{grove.config.slots - 1}"
+                        f" are all in use ([grove] slots = {grove.config.slots})",
+                        hint="`grove remove N` frees one, or raise [grove] slots in grove.toml",
+                    )
+                if not held.enter_context(try_slot_lock(fresh, n, "take --here")):
+                    raise Refused(
+                        f"slot {n} is busy: another grove command is changing it",
+                        hint="run `grove take --here` again when it has finished",
+                    )
+                if fresh.config.database is not None:
+                    from grove import database
+
+                    database.check_port(fresh, n)  # fail before anything is recorded
+                registry.record(grove.state_dir, n, grove.here, label)
+                records.forget_slot(grove.state_dir, n)  # a reclaimed number starts afresh
+            else:
+                current = leases.read(grove.state_dir, n)
+                if (
+                    current is not None
+                    and not current.stale
+                    and not current.held_by(label or None, pid)
+                ):
+                    raise Refused(
+                        f"slot {n} is already held by {current.describe()}",
+                        hint=f"`grove release {n}` ends that lease first",
+                    )
+                held.enter_context(slot_lock_nowait(fresh, n))
+            leases.write(grove.state_dir, replace(_taking(lease), slot=n))
+            changes = create.converge_main(fresh)
+        try:
+            adopted = reread_registry(grove)
+            steps.slot_identity(adopted, n, create=True)
+            if reclaimed and adopted.config.database is not None:
+                from grove import database
+
+                output.narrate(
+                    f"slot {n}'s last worktree is gone; its database starts from the template"
+                )
+                database.delete(adopted, n)
+            status = git.status(grove.here)
+            request = create.Request(None, status.branch, False, status.oid or "")
+            made = create.finish(
+                adopted, n, request=request, template=template, resumed=False, changes=changes
+            )
+        except BaseException:
+            _end_own_lease(grove, n)
+            raise
+        return TakeResult.made(made, _settle(grove, n, lease), adopted=True)
+
+
+def slot_lock_nowait(grove: Grove, n: int) -> ExitStack:
+    """Slot n's lock, taken under the grove lock without waiting; Refused when busy."""
+    attempt = ExitStack()
+    if not attempt.enter_context(try_slot_lock(grove, n, "take")):
+        attempt.close()
+        raise Refused(
+            f"slot {n} is busy: another grove command is changing it",
+            hint="try again when it has finished",
+        )
+    return attempt
+
+
+def _take_in_place(
+    grove: Grove, n: int, label: str, pid: int | None, session: str | None
+) -> TakeResult:
+    existing_slot(grove, n)  # a registered worktree, its folder present
+    lease = leases.Lease.new(n, label, pid, session)
+    with slot_lock(grove, n, "take --here"):
+        with grove_lock(grove, "grove take --here"):
+            current = leases.read(grove.state_dir, n)
+            if (
+                current is not None
+                and not current.stale
+                and not current.held_by(label or None, pid)
+            ):
+                raise Refused(
+                    f"slot {n} is already held by {current.describe()}",
+                    hint=f"`grove release {n}` ends that lease first",
+                )
+            leases.write(grove.state_dir, _taking(lease))
+        try:
+            links, _ = link_shared(grove, n)
+            changes = links + write_local(grove, n)
+            setup = steps.run_setup(grove, n)  # finishes a setup that stopped halfway
+            synced = steps.sync(grove, n)
+        except BaseException:
+            _end_own_lease(grove, n)
+            raise
+        status = git.status(grove.here)
+        return TakeResult(
+            n,
+            grove.slot_path(n),
+            status.branch,
+            status.oid or "",
+            grove.config.ports_for(n),
+            False,
+            _settle(grove, n, lease),
+            changes,
+            {"ran": setup.ran + synced.ran, "skipped": synced.skipped},
+            adopted=n in grove.adopted,
+            here=True,
+        )

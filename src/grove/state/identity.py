@@ -1,0 +1,73 @@
+"""Which worktree a slot number currently is.
+
+Slot numbers are reused: a slot removed (by grove, by git, by hand) and made again has the
+same number and path. Setup records and databases must belong to the worktree that made
+them, or a new slot inherits an old one's finished setup and its data. git gives every
+linked worktree a private folder under `<common>/worktrees/`, made by `git worktree add`
+and deleted with the worktree; grove keeps a random id there, so the id dies with the
+worktree it names.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+
+from grove import fsio
+from grove.state import store
+
+MAIN = "main"
+FILE = "grove-id"
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _same(a: Path, b: Path) -> bool:
+    if os.path.normpath(a) == os.path.normpath(b):
+        return True
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def admin_folder(common_dir: Path, worktree: Path) -> Path | None:
+    """git's private folder for the linked worktree at `worktree` (its `gitdir` file names
+    the worktree's `.git`). Read from the common dir, never from inside the slot."""
+    root = common_dir / "worktrees"
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            pointer = (entry / "gitdir").read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            continue
+        if pointer and _same(Path(pointer).parent, worktree):
+            return entry
+    return None
+
+
+def of_worktree(common_dir: Path, worktree: Path, *, create: bool) -> str | None:
+    """The id of the linked worktree at `worktree`; made when `create` and missing (callers
+    hold the slot's lock). None when git has no such worktree."""
+    admin = admin_folder(common_dir, worktree)
+    if admin is None:
+        return None
+    path = admin / FILE
+    repair = f"delete {path}; grove gives the worktree a new id (and a fresh setup record)"
+    try:
+        text = path.read_text(encoding="ascii", errors="strict").strip()
+    except FileNotFoundError:
+        if not create:
+            return None
+        text = uuid.uuid4().hex
+        fsio.write_atomic(path, text + "\n")
+        return text
+    except (OSError, UnicodeDecodeError):
+        raise store.damaged(path, "not a grove worktree id", repair) from None
+    if not _ID.fullmatch(text):
+        raise store.damaged(path, "not a grove worktree id", repair)
+    return text
