@@ -259,25 +259,6 @@ def test_take_and_remove_at_once_never_lose_the_takers_slot(repo: Path, grove, r
     assert f"worktree {path}\n" in listing
 
 
-def test_a_refresh_during_a_remove_leaves_no_half_folder(repo: Path, grove) -> None:
-    grove("create")
-    slot = repo.parent / "myproject-wt1"
-    holder = _hold_grove_lock(repo)
-    remover = spawn(repo, "remove", "1", "--json")
-    time.sleep(0.3)
-    refresher = spawn(repo, "refresh", "1", "--json")
-    time.sleep(0.3)
-    assert holder.stdin is not None
-    holder.stdin.write("\n")
-    holder.stdin.flush()
-    holder.wait()
-    remover.communicate(timeout=120)
-    refresher.communicate(timeout=120)
-    assert remover.returncode == 0
-    assert not slot.exists(), sorted(p.name for p in slot.iterdir())
-    assert grove("create", "1").code == 0
-
-
 # --- crash-safe by slot identity ----------------------------------------------------------
 
 
@@ -401,3 +382,50 @@ def test_a_slot_folder_replaced_by_a_file_is_a_clear_error(repo: Path, grove) ->
         if result.code:
             assert "error" in result.json
     assert slot.read_text() == "oops"
+
+
+@pytest.mark.parametrize("name", [".env", ".env.local"])
+def test_an_env_file_that_is_a_folder_is_a_clear_error(repo: Path, grove, name) -> None:
+    grove("create")
+    slot = repo.parent / "myproject-wt1"
+    target = (repo if name == ".env" else slot) / name
+    target.unlink()
+    target.mkdir()
+    # refresh reads the local file to rewrite its block; env reads both.
+    commands = [("env", "1", "--json")] + ([("refresh", "1", "--json")] if name != ".env" else [])
+    for args in commands:
+        result = grove(*args)
+        assert result.code == 2, (args, result.out)
+        assert f"{name} is a folder" in result.json["error"]["message"]
+    assert target.is_dir()
+
+
+def test_a_non_utf8_env_file_is_refused_without_its_content(repo: Path, grove) -> None:
+    grove("create")
+    (repo / ".env").write_bytes(b"CITY=M\xfcnchen\nDB_PASSWORD=hunter2\n")
+    for args in (("env", "1", "--json"), ("exec", "1", "--json", "--", "true")):
+        result = grove(*args)
+        assert result.code == 2, (args, result.out)
+        assert "hunter2" not in result.out + result.err
+        assert "line 1" in result.json["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("relative", "content"),
+    [("approved.json", b'{"files": []}'), ("agents.json", b'{"files": {"a": 1}}')],
+)
+def test_damaged_approvals_and_agents_manifest_are_refused(
+    repo: Path, grove, relative, content
+) -> None:
+    path = repo / ".git" / "grove" / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    args = (
+        ("env", "approve", "--json")
+        if relative == "approved.json"
+        else ("agents", "uninstall", "--json")
+    )
+    result = grove(*args)
+    assert result.code == 2, result.out
+    assert result.json["error"]["code"] == "damaged-state"
+    assert path.read_bytes() == content

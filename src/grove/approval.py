@@ -14,6 +14,7 @@ from typing import Any
 
 from grove import envfile, fsio
 from grove.slots import Grove
+from grove.state import store
 
 RECORD = "approved.json"
 
@@ -39,12 +40,22 @@ def snapshot(grove: Grove) -> dict[str, dict[str, Any]]:
     return files
 
 
+def _parse(data: Any) -> dict[str, Any]:
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(f, dict) for f in files.values()):
+        raise TypeError('expected an object with a "files" table')
+    for name, entry in files.items():
+        if not isinstance(entry.get("keys", {}), dict):
+            raise TypeError(f"files.{name}.keys must be an object")
+    return dict(data)
+
+
 def read(grove: Grove) -> dict[str, Any] | None:
-    try:
-        data = json.loads((grove.state_dir / RECORD).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("files"), dict) else None
+    """The approved state, or None before the first approval. A damaged record is refused:
+    read as empty, the next create would approve whatever the shared file holds now."""
+    path = grove.state_dir / RECORD
+    repair = f"review the shared files, then delete {path} and run `grove env approve`"
+    return store.read_record(path, repair, _parse)
 
 
 def approve(grove: Grove) -> dict[str, dict[str, Any]]:

@@ -95,7 +95,7 @@ def _write_one_local(grove: Grove, n: int, name: str, dry_run: bool) -> list[Cha
             f"{local} is a symlink; the local file must be the slot's own file",
             hint=f"remove the link and run `grove refresh {n}`",
         )
-    current = local.read_text(encoding="utf-8") if local.exists() else ""
+    current = envfile.read_text(local) or ""
     try:
         updated = envfile.replace_block(current, block)
     except envfile.BrokenBlock as exc:

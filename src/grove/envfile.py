@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from grove.errors import GroveError
+
 BLOCK_BEGIN = "# >>> grove"
 BLOCK_END = "# <<< grove"
 KEY = re.compile(r"[A-Z_][A-Z0-9_]*")  # used with fullmatch: `$` would accept "KEY\n"
@@ -117,12 +119,44 @@ def parse_text(text: str) -> dict[str, str]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+class UnreadableEnvFile(GroveError):
+    """An env file that is not a readable UTF-8 file. The message names the file and never
+    quotes its bytes: they are secrets."""
+
+    code = "unreadable-env-file"
+    exit_code = 2
+
+
 def parse_file(path: Path) -> dict[str, str]:
+    text = read_text(path)
+    return {} if text is None else parse_text(text)
+
+
+def read_text(path: Path) -> str | None:
+    """An env file's text; None when there is none."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
-        return {}
-    return parse_text(text)
+        return None
+    except IsADirectoryError:
+        raise UnreadableEnvFile(
+            f"{path} is a folder where an env file belongs",
+            hint="move it away; `grove refresh` then writes or links the file",
+            details={"file": str(path)},
+        ) from None
+    except OSError as exc:
+        raise UnreadableEnvFile(
+            f"{path} cannot be read ({exc.strerror})", details={"file": str(path)}
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UnreadableEnvFile(
+            f"{path}: not UTF-8 (line {line}); its content is not shown",
+            hint="save the file as UTF-8 (dotenv readers disagree about other encodings)",
+            details={"file": str(path), "line": line},
+        ) from None
 
 
 def merge(layers: Iterable[Mapping[str, str]]) -> dict[str, str]:

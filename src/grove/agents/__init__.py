@@ -244,12 +244,29 @@ def desired(grove: Grove, agents: list[str], profile: str) -> dict[str, Transfor
     return plan
 
 
+def _parse_manifest(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise TypeError("expected an object")
+    files, dirs = data.get("files", {}), data.get("dirs", [])
+    if not isinstance(files, dict) or not all(isinstance(r, dict) for r in files.values()):
+        raise TypeError("files must map paths to records")
+    if not isinstance(dirs, list) or not all(isinstance(d, str) for d in dirs):
+        raise TypeError("dirs must be a list of paths")
+    return {"agents": [], "profile": "default", **data, "files": files, "dirs": dirs}
+
+
 def read_manifest(grove: Grove) -> dict[str, Any]:
-    try:
-        data = json.loads((grove.state_dir / MANIFEST).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {"files": {}, "dirs": [], "agents": [], "profile": "default"}
-    return data if isinstance(data, dict) else {"files": {}, "dirs": []}
+    """What install touched. A damaged manifest is refused, never replaced: uninstall
+    needs the original bytes it holds."""
+    from grove.state import store
+
+    path = grove.state_dir / MANIFEST
+    repair = (
+        f"restore {path} from a backup, or delete it (uninstall then cannot restore the "
+        "files install changed; remove grove's entries from them by hand)"
+    )
+    manifest = store.read_record(path, repair, _parse_manifest)
+    return manifest or {"files": {}, "dirs": [], "agents": [], "profile": "default"}
 
 
 @dataclass
