@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from grove import envfile
 from grove.errors import ConfigError
 
 CONFIG_NAME = "grove.toml"
@@ -23,6 +25,13 @@ DEFAULT_PORTS: dict[str, int] = {
 }
 
 TEMPLATE_FIELDS = ("n", "name", "dir")
+NAMING_FIELDS = ("n", "name")
+DEFAULT_STEP_TIMEOUT = 1800.0
+MAX_STEP_TIMEOUT = 86400  # a day: longer is a hung command, not a slow one
+
+# Which of the given paths git tracks in main. config.py never runs git itself: the caller
+# passes git.tracked bound to main.
+TrackedFiles = Callable[[Sequence[str]], set[str]]
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,7 @@ class Config:
     setup_run: tuple[str, ...] = ()
     refresh_run: tuple[str, ...] = ()
     switch_run: tuple[str, ...] = ()
-    step_timeout: float = 1800.0  # seconds any setup, seed or migrate command may run
+    step_timeout: float = DEFAULT_STEP_TIMEOUT  # seconds any setup, seed or migrate command may run
     database: DatabaseConfig | None = None
     security: SecurityConfig = SecurityConfig()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -102,7 +111,7 @@ class Config:
 
 
 _SCHEMA: dict[str, set[str]] = {
-    "grove": {"slots", "naming"},
+    "grove": {"slots", "naming", "step_timeout"},
     "ports": set(),  # any env-style key, plus "stride"
     "env": {"shared", "local", "derived", "protect", "rewrite"},
     "setup": {"copy", "run", "inputs"},
@@ -167,7 +176,9 @@ class _Reader:
         return str(posix)
 
 
-def load(main: Path) -> Config:
+def load(main: Path, tracked: TrackedFiles | None = None) -> Config:
+    """grove.toml of main, checked against main's folders too; with tracked, also against
+    the files git tracks there. Without a grove.toml the defaults apply unchecked."""
     path = main / CONFIG_NAME
     if not path.exists():
         return Config(path=None)
@@ -179,11 +190,15 @@ def load(main: Path) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the syntax error") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    return parse(data, path)
+    cfg = parse(data, path)
+    _check_env_files_in(_Reader(path), cfg, main, tracked)
+    _check_rendered(_Reader(path), cfg, main.name)
+    return cfg
 
 
 def parse(data: dict[str, Any], path: Path) -> Config:
     r = _Reader(path)
+    _refuse_nul(r, data, ())
     for section, value in data.items():
         if section not in _SCHEMA:
             raise r.fail(f"[{section}]", f"one of the sections {', '.join(sorted(_SCHEMA))}")
@@ -200,19 +215,20 @@ def parse(data: dict[str, Any], path: Path) -> Config:
     slots = r.integer(grove.get("slots", 3), "[grove] slots", 1, MAX_SLOTS)
     naming = r.text(grove.get("naming", "{name}-wt{n}"), "[grove] naming")
     _check_naming(r, naming)
+    step_timeout = _step_timeout(r, grove.get("step_timeout", DEFAULT_STEP_TIMEOUT))
 
     ports = _parse_ports(r, r.table(data, "ports"), slots)
 
     env = r.table(data, "env")
     shared = tuple(
-        r.relative_path(v, "[env] shared")
+        _env_file_path(r, v, "[env] shared")
         for v in r.texts(env.get("shared", [".env"]), "[env] shared")
     )
     raw_local = env.get("local", ".env.local")
     local_list = r.texts(raw_local, "[env] local") if isinstance(raw_local, list) else [raw_local]
     if not local_list:
         raise r.fail("[env] local", "a file name or a non-empty list of them", raw_local)
-    local_files = tuple(r.relative_path(v, "[env] local") for v in local_list)
+    local_files = tuple(_env_file_path(r, v, "[env] local") for v in local_list)
     for local in local_files:
         if local in shared:
             raise r.fail("[env] local", "files that are not also in [env] shared", local)
@@ -229,6 +245,7 @@ def parse(data: dict[str, Any], path: Path) -> Config:
             raise r.fail(where, "a key that is not already in [ports]")
         text = r.text(template, where)
         _check_template(r, where, text, port_names)
+        _check_writable(r, where, key, text)
         derived.append((key, text))
 
     rewrites = _parse_rewrites(r, env.get("rewrite", {}), ports, {k for k, _ in derived})
@@ -272,6 +289,7 @@ def parse(data: dict[str, Any], path: Path) -> Config:
         setup_run=r.texts(setup.get("run", []), "[setup] run"),
         refresh_run=r.texts(r.table(data, "refresh").get("run", []), "[refresh] run"),
         switch_run=r.texts(r.table(data, "switch").get("run", []), "[switch] run"),
+        step_timeout=step_timeout,
         database=database,
         security=_parse_security(r, data, shared),
         raw=data,
@@ -372,6 +390,7 @@ def _parse_rewrites(
         host = spec.get("host")
         if host is not None:
             _check_template(r, f"{where}.host", r.text(host, f"{where}.host"), port_names)
+            _check_writable(r, f"{where}.host", key, host)
         rewrites.append(Rewrite(key, port_var, host))
     return tuple(rewrites)
 
@@ -383,13 +402,128 @@ def _boolean(r: _Reader, value: object, key: str) -> bool:
 
 
 def _check_naming(r: _Reader, naming: str) -> None:
-    names = {f for _, f, _, _ in string.Formatter().parse(naming) if f is not None}
-    if "n" not in names or not names <= {"n", "name"} or "/" in naming or naming in {".", ".."}:
+    """The name must parse back to its slot number (slots.Grove.index_for builds a regex
+    from it), so only plain {n} once and {name}, and no literal braces the regex would
+    keep doubled."""
+    expected = (
+        "a directory name containing {n} once (and optionally {name}), with no other "
+        "braces, format specs or conversions, and without '/'"
+    )
+    try:
+        parsed = list(string.Formatter().parse(naming))
+    except ValueError as exc:
+        raise r.fail("[grove] naming", f"{expected} ({exc})", naming) from None
+    fields = [name for _, name, _, _ in parsed if name is not None]
+    plain = all(not spec and not conversion for _, name, spec, conversion in parsed if name)
+    literal_braces = any("{" in text or "}" in text for text, _, _, _ in parsed)
+    if (
+        fields.count("n") != 1
+        or not set(fields) <= set(NAMING_FIELDS)
+        or not plain
+        or literal_braces
+        or "/" in naming
+    ):
+        raise r.fail("[grove] naming", expected, naming)
+
+
+def _step_timeout(r: _Reader, value: object) -> float:
+    # `0 < value` is false for TOML's nan, and inf fails the upper bound.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < value <= MAX_STEP_TIMEOUT
+    ):
         raise r.fail(
-            "[grove] naming",
-            "a directory name containing {n} (and optionally {name}), without '/'",
-            naming,
+            "[grove] step_timeout",
+            f"a number of seconds above 0, at most {MAX_STEP_TIMEOUT}",
+            value,
         )
+    return float(value)
+
+
+def _refuse_nul(r: _Reader, value: object, keys: tuple[str, ...]) -> None:
+    """A NUL byte cannot be in a path, an argument or an env value: refuse it anywhere,
+    before any check could pass it on to the operating system."""
+    if isinstance(value, str) and "\0" in value:
+        raise r.fail(_key_name(keys), "text without a NUL byte", value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\0" in key:
+                raise r.fail(_key_name((*keys, key)), "a key without a NUL byte")
+            _refuse_nul(r, item, (*keys, key))
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_nul(r, item, keys)
+
+
+def _key_name(keys: tuple[str, ...]) -> str:
+    """("env", "derived", "URL") -> "[env.derived] URL", as the other messages name keys."""
+    if len(keys) == 1:
+        return f"[{keys[0]}]"
+    return f"[{'.'.join(keys[:-1])}] {keys[-1]}"
+
+
+def _env_file_path(r: _Reader, value: object, key: str) -> str:
+    """A shared or local file: inside the repository, and neither git's folder nor grove.toml
+    (grove links or rewrites these in every slot)."""
+    relative = r.relative_path(value, key)
+    parts = PurePosixPath(relative).parts
+    if any(part.casefold() == ".git" for part in parts):
+        raise r.fail(key, "a file outside git's .git folder", value)
+    if relative.casefold() == CONFIG_NAME:
+        raise r.fail(key, f"a file other than {CONFIG_NAME} (grove's own config)", value)
+    return relative
+
+
+def _check_env_files_in(r: _Reader, cfg: Config, main: Path, tracked: TrackedFiles | None) -> None:
+    """What only main can tell: a folder is not an env file, and a file git tracks is
+    checked out in every slot, so grove could neither link it (shared) nor own it (local)."""
+    named = [("[env] shared", name) for name in cfg.shared]
+    named += [("[env] local", name) for name in cfg.local_files]
+    for key, name in named:
+        if (main / name).is_dir():
+            raise r.fail(key, "a file, not a folder of the repository", name)
+    if tracked is None:
+        return
+    in_git = tracked([name for _, name in named])
+    for key, name in named:
+        if name in in_git:
+            why = (
+                "every slot checks out its own copy, so it cannot be a link to main's"
+                if key == "[env] shared"
+                else "grove would rewrite a committed file in every slot"
+            )
+            raise r.fail(key, f"a file git does not track ({why})", name)
+
+
+def _check_writable(r: _Reader, where: str, key: str, template: str) -> None:
+    """Refuse at load what the dotenv writer would refuse after `git worktree add`."""
+    try:
+        envfile.format_assignment(key, template)
+    except envfile.UnsafeValue as exc:
+        raise r.fail(where, f"a value a dotenv file can hold: {exc.reason}", template) from None
+
+
+def _check_rendered(r: _Reader, cfg: Config, main_name: str) -> None:
+    """{name} and {dir} come from folder names, which the template text check cannot see."""
+    rewrites = [(f"[env.rewrite] {w.key}.host", w.key, w.host) for w in cfg.rewrites if w.host]
+    templates = [(f"[env.derived] {key}", key, text) for key, text in cfg.derived] + rewrites
+    if not templates:
+        return
+    for n in range(cfg.slots):
+        folder = main_name if n == 0 else cfg.naming.format(name=main_name, n=n)
+        fields: dict[str, str | int] = {"n": n, "name": main_name, "dir": folder}
+        fields.update(cfg.ports_for(n))
+        for where, key, template in templates:
+            try:
+                envfile.format_assignment(key, template.format_map(fields))
+            except envfile.UnsafeValue as exc:
+                raise r.fail(
+                    where,
+                    f"a value a dotenv file can hold in every slot; with the folder name "
+                    f"{folder!r} {exc.reason}",
+                    template,
+                ) from None
 
 
 def _parse_ports(r: _Reader, table: dict[str, Any], slots: int) -> tuple[PortSpec, ...]:
@@ -422,6 +556,8 @@ def _parse_ports(r: _Reader, table: dict[str, Any], slots: int) -> tuple[PortSpe
                     base,
                 )
             specs.append(PortSpec(key, base, stride))
+        if not specs:
+            raise r.fail("[ports]", "at least one port variable besides stride (PORT = 3000)")
     owner: dict[int, tuple[str, int]] = {}
     for spec in specs:
         for n in range(slots):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 from grove import config as config_mod
@@ -112,7 +112,8 @@ def open_grove(cwd: Path | None = None, load_config: bool = True) -> Grove:
         f"grove keeps its records in {common / 'grove'}: move the file away, then run the "
         "command again",
     )
-    cfg = config_mod.load(main) if load_config else Config(path=None)
+    # config.py runs no git: it is handed git.tracked to refuse env files git tracks.
+    cfg = config_mod.load(main, partial(git.tracked, main)) if load_config else Config(path=None)
     return Grove(
         main=main.resolve(),
         common_dir=common,
