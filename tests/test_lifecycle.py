@@ -429,3 +429,19 @@ def test_damaged_approvals_and_agents_manifest_are_refused(
     assert result.code == 2, result.out
     assert result.json["error"]["code"] == "damaged-state"
     assert path.read_bytes() == content
+
+
+def test_the_task_inside_its_slot_releases_without_naming_itself(repo: Path, grove) -> None:
+    grove("create")
+    grove("create")
+    agent = sleeper()
+    try:
+        grove("take", "--label", "agent-a", "--pid", str(agent.pid))
+        neighbour = grove("release", "1", "--json", cwd=repo.parent / "myproject-wt2")
+        assert neighbour.code == 1
+        inside = grove("release", "--reset", "--json", cwd=repo.parent / "myproject-wt1")
+        assert inside.code == 0, inside.out
+        assert inside.json["released"][0]["label"] == "agent-a"
+    finally:
+        agent.kill()
+        agent.wait()
