@@ -185,7 +185,7 @@ def test_a_take_that_fails_in_setup_leaves_no_lease(repo: Path, grove) -> None:
 def test_a_killed_take_leaves_a_stale_lease_that_never_blocks(repo: Path, tmp_path) -> None:
     gate = tmp_path / "gate"
     write_config(repo, f"[setup]\nrun = ['while [ ! -e {gate} ]; do sleep 0.05; done']\n")
-    victim = spawn(repo, "take", "--label", "doomed", "--json")
+    victim = spawn(repo, "take", "--branch", "task-doomed", "--label", "doomed", "--json")
     try:
         wait_for(lambda: lease_file(repo, 1).exists())
         record = json.loads(lease_file(repo, 1).read_text())
@@ -445,3 +445,30 @@ def test_the_task_inside_its_slot_releases_without_naming_itself(repo: Path, gro
     finally:
         agent.kill()
         agent.wait()
+
+
+def test_a_setup_step_that_hangs_is_stopped_at_the_timeout(repo: Path, grove, tmp_path) -> None:
+    pid_file = tmp_path / "child.pid"
+    write_config(
+        repo,
+        f"[grove]\nstep_timeout = 1\n[setup]\nrun = ['sh -c \"echo $$ > {pid_file}; sleep 60\"']\n",
+    )
+    started = time.monotonic()
+    failed = grove("create", "--json")
+    assert failed.code == 1
+    error = failed.json["error"]
+    assert error["code"] == "step-failed"
+    assert error["timed_out"] is True
+    assert "did not finish within 1s" in error["message"]
+    assert time.monotonic() - started < 30
+    child = int(pid_file.read_text())
+    wait_for(lambda: not Path(f"/proc/{child}").exists() or _zombie(child), timeout=10)
+    # The slot is kept, its setup unfinished: refresh or create 1 completes it later.
+    assert (repo.parent / "myproject-wt1").is_dir()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except OSError:
+        return True

@@ -163,10 +163,12 @@ def take(
                     n, resumed, changes = create.allocate(grove, request, held, _taking(lease))
                 except NoFreeSlot:
                     raise _no_free_slot(grove) from None
+                # Recorded first: a take killed during setup leaves a slot grove may hand
+                # out again, not one that looks like a person's branch.
+                _record_task_branch(grove, n, request.branch)
                 made = create.finish(
                     grove, n, request=request, template=template, resumed=resumed, changes=changes
                 )
-                _record_task_branch(grove, n, request.branch)
                 return TakeResult.made(made, _settle(grove, n, lease))
             result = _hand_over(grove, n, request)
         except BaseException:
