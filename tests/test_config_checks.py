@@ -148,3 +148,51 @@ def test_the_tracked_check_is_left_to_the_caller(repo: Path) -> None:
     with pytest.raises(ConfigError) as refused:
         config.load(repo, lambda names: {"README.md"} & set(names))
     assert "[env] local" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["release", "1", "--from", "HEAD"], "--from"),
+        (["release", "--stale", "--reset"], "--stale"),
+        (["release", "--stale", "--force"], "--force"),
+        (["release", "--stale", "--label", "agent-a"], "--label"),
+        (["release", "--stale", "--pid", "123"], "--pid"),
+        (["take", "--here", "--branch", "task"], "--branch"),
+        (["take", "--here", "--from", "HEAD"], "--from"),
+        (["refresh", "--all", "1"], "--all"),
+        (["validate", "--all", "1"], "--all"),
+        (["db", "status", "--all", "1"], "--all"),
+        (["db", "start", "--all", "1"], "--all"),
+        (["db", "stop", "--all", "1"], "--all"),
+        (["env", "--file", ".env"], "--file"),
+        (["env", "1", "--file", ".env"], "--file"),
+        (["env", "approve", "--file", ".env"], "--file"),
+        (["env", "approve", "--reveal"], "--reveal"),
+        (["env", "edit", "--reveal"], "--reveal"),
+        (["env", "approve", "--format", "json"], "--format"),
+        (["env", "edit", "--format", "dotenv"], "--format"),
+    ],
+)
+def test_a_flag_the_command_would_ignore_is_refused(
+    repo: Path, grove, argv: list[str], flag: str
+) -> None:
+    grove("create")
+    before = tree_snapshot(repo.parent)
+    result = grove(*argv, "--json")
+    assert result.code == 2, result.out
+    error = result.json["error"]
+    assert error["code"] == "usage"
+    assert flag in error["message"]
+    assert tree_snapshot(repo.parent) == before
+
+
+def test_flags_that_do_apply_are_still_accepted(repo: Path, grove) -> None:
+    grove("create")
+    assert grove("env", "1", "--format", "json").json["ports"]["PORT"] == 3001
+    assert grove("env", "1", "--format", "dotenv").code == 0
+    assert grove("refresh", "1", "--json").code == 0
+    assert grove("refresh", "--all", "--json").code == 0
+    assert grove("validate", "1", "--json").code == 0
+    assert grove("take", "--json").code == 0
+    assert grove("release", "1", "--reset", "--from", "HEAD", "--json").code == 0

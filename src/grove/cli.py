@@ -93,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("slot", nargs="?", metavar="N|approve|edit")
     p.add_argument("--file", help="with `edit`: which shared file (default: the first)")
-    p.add_argument("--format", choices=("dotenv", "shell", "json"), default="dotenv")
+    p.add_argument(
+        "--format", choices=("dotenv", "shell", "json"), default=None, help="default: dotenv"
+    )
     p.add_argument(
         "--reveal",
         action="store_true",
@@ -255,7 +257,10 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
         from grove.commands import env
 
         return env.run(
-            grove, None if args.slot is None else _slot_arg(args.slot), args.format, args.reveal
+            grove,
+            None if args.slot is None else _slot_arg(args.slot),
+            args.format or "dotenv",
+            args.reveal,
         ), 0
     if command == "secrets":
         from grove.commands import secrets
@@ -307,12 +312,6 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
 def _dispatch_take(grove: Grove, args: argparse.Namespace) -> tuple[output.Result, int]:
     from grove.commands import take
 
-    if args.here and (args.branch or args.start):
-        raise UsageError(
-            "--here takes the worktree as it is checked out; it cannot be combined "
-            "with --branch or --from",
-            hint="check out the branch there first, then `grove take --here`",
-        )
     return take.run(
         grove,
         branch=args.branch,
@@ -390,11 +389,53 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def _refuse_ignored_flags(args: argparse.Namespace) -> None:
+    """A flag the command would ignore is a usage error: whoever passed it expected it to
+    do something. Checked before anything is opened, read or written."""
+    command = f"db {args.db_command}" if args.command == "db" else args.command
+    ignored: str | None = None
+    hint = f"`grove {command} --help` shows which options go together"
+    if command == "release":
+        # --stale never acts for a holder: it ends only leases whose pid is gone.
+        holder_flags = {"--force": args.force, "--label": args.label is not None}
+        holder_flags["--pid"] = args.pid is not None
+        holder = next((flag for flag, given in holder_flags.items() if given), None)
+        if args.stale and args.reset:
+            ignored = "--stale cannot be combined with --reset (--reset starts one slot afresh)"
+        elif args.stale and holder is not None:
+            ignored = (
+                f"{holder} has no effect with --stale, which ends only leases whose pid is gone"
+            )
+        elif args.start is not None and not args.reset:
+            ignored = "--from only applies with --reset (where the slot is detached)"
+    elif command == "take" and args.here and (args.branch or args.start):
+        flag = "--branch" if args.branch else "--from"
+        ignored = (
+            f"--here takes the worktree as it is checked out; it cannot be combined with {flag}"
+        )
+        hint = "check out the branch there first, then `grove take --here`"
+    elif command in ("refresh", "validate", "db status", "db start", "db stop"):
+        if args.all and args.slots:
+            numbers = " ".join(str(n) for n in args.slots)
+            ignored = f"--all cannot be combined with slot numbers ({numbers})"
+    elif command == "env":
+        action = args.slot if args.slot in ("approve", "edit") else None
+        if args.file is not None and action != "edit":
+            ignored = "--file only applies to `grove env edit`"
+        elif action is not None and args.reveal:
+            ignored = f"--reveal does not apply to `grove env {action}`"
+        elif action is not None and args.format is not None:
+            ignored = f"--format does not apply to `grove env {action}`"
+    if ignored is not None:
+        raise UsageError(f"grove {command}: {ignored}", hint=hint)
+
+
 def run(argv: list[str]) -> int:
     args = parse(argv)
     if args.command is None:
         build_parser().print_help()
         return 0
+    _refuse_ignored_flags(args)
     result, code = _dispatch(args)
     if args.json:
         _emit(output.to_json(result.as_json()), sys.stdout)
