@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from conftest import git
+from conftest import commit_all, git
 
 
 def test_init_writes_a_valid_commented_config_and_ignores_the_local_file(repo: Path, grove) -> None:
@@ -52,3 +52,14 @@ def test_dry_run_prints_and_writes_nothing(repo: Path, grove) -> None:
     assert "[ports]" in result.out
     assert not (repo / "grove.toml").exists()
     assert ".env.local" in (repo / ".gitignore").read_text()  # fixture's own ignore, unchanged
+
+
+def test_init_leaves_a_tracked_env_file_out_of_shared(repo: Path, grove) -> None:
+    (repo / ".gitignore").write_text(".env.local\n")
+    commit_all(repo, "commit .env")
+    assert git(repo, "ls-files", ".env").strip() == ".env"
+    made = grove("init", "--json")
+    assert made.code == 0, made.out
+    assert any(".env is tracked by git" in note for note in made.json["found"]["notes"])
+    listed = grove("list", "--json")
+    assert listed.code == 0, listed.out

@@ -141,6 +141,15 @@ def run(grove: Grove, dry_run: bool, force: bool) -> InitResult:
     if path.exists() and not force and not dry_run:
         raise Refused(f"{path} already exists", hint="`grove init --force` overwrites it")
     proposal = propose(detect.scan(grove.main), SLOTS)
+    tracked_shared = git.tracked(grove.main, proposal.shared)
+    if tracked_shared:
+        # A committed env file is every checkout's already; linking would replace it, and
+        # grove.toml refuses a tracked shared file.
+        proposal.shared = [name for name in proposal.shared if name not in tracked_shared]
+        proposal.notes.append(
+            f"{', '.join(sorted(tracked_shared))} is tracked by git, so it is not shared: "
+            "keep secrets out of it, or untrack it and add it to [env] shared"
+        )
     content = render(proposal)
     # The file we write must load: a bug here should fail here, not in the user's repo.
     import tomllib
