@@ -396,7 +396,9 @@ def test_an_env_file_that_is_a_folder_is_a_clear_error(repo: Path, grove, name) 
     for args in commands:
         result = grove(*args)
         assert result.code == 2, (args, result.out)
-        assert f"{name} is a folder" in result.json["error"]["message"]
+        message = result.json["error"]["message"]
+        # main's shared file as a folder is refused when grove.toml is loaded
+        assert f"{name} is a folder" in message or "not a folder" in message
     assert target.is_dir()
 
 

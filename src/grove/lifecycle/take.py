@@ -132,6 +132,14 @@ def _settle(grove: Grove, n: int, lease: leases.Lease) -> leases.Lease:
     """The take finished: the lease becomes the task's own (its pid, or none)."""
     final = replace(lease, slot=n, taking=False)
     with grove_lock(grove, "grove take"):
+        current = leases.read(grove.state_dir, n)
+        if current is None or not current.taking or current.pid != os.getpid():
+            # Someone ended this take's lease with --force meanwhile: it is not ours to
+            # write back.
+            raise Refused(
+                f"slot {n}'s lease was ended while this take set it up",
+                hint="`grove list` shows who holds it now; take another slot",
+            )
         leases.write(grove.state_dir, final)
     return final
 
