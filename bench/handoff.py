@@ -143,14 +143,14 @@ def seed_sql(rows: int) -> str:
 # call is recorded under the chain of wrapped calls it runs in, inclusive of its callees.
 PROBES = (
     "grove.slots:open_grove",
-    "grove.commands.take:take",
-    "grove.commands.take:release",
-    "grove.commands.take:reset_slot",
-    "grove.commands.take:_free_clean_slot",
-    "grove.commands.take:_hand_over",
-    "grove.commands.create:check_request",
-    "grove.commands.create:prepare_database",
-    "grove.commands.remove:risks",
+    "grove.lifecycle.take:take",
+    "grove.lifecycle.release:release",
+    "grove.lifecycle.release:reset_slot",
+    "grove.lifecycle.take:_free_slot",
+    "grove.lifecycle.take:_hand_over",
+    "grove.lifecycle.create:check_request",
+    "grove.lifecycle.create:prepare_database",
+    "grove.lifecycle.remove:risks",
     "grove.git:switch",
     "grove.git:switch_detached",
     "grove.git:status",
@@ -173,8 +173,8 @@ PROBES = (
     "grove.steps:sync",
     "grove.steps:install_digest",
     "grove.steps:_run",
-    "grove.leases:write",
-    "grove.leases:end",
+    "grove.state.leases:write",
+    "grove.state.leases:end",
 )
 
 # Runs as `python -c LAUNCHER <grove arguments>`: grove's console script (`grove.cli:main`)
@@ -253,19 +253,19 @@ sys.exit(code)
 
 LABELS = {
     "grove.slots:open_grove": "find the repository (`git rev-parse`), read grove.toml",
-    "grove.commands.take:take": "`take()`",
-    "grove.commands.take:release": "`release()`",
-    "grove.commands.take:reset_slot": "`reset_slot()`",
-    "grove.commands.take:_free_clean_slot": "find the free, clean slot (leases, `git status`)",
-    "grove.commands.take:_hand_over": "hand the slot over",
-    "grove.commands.create:check_request": "check the request (`git rev-parse`, branch)",
-    "grove.commands.create:prepare_database": "database template up to date?",
+    "grove.lifecycle.take:take": "`take()`",
+    "grove.lifecycle.release:release": "`release()`",
+    "grove.lifecycle.release:reset_slot": "`reset_slot()`",
+    "grove.lifecycle.take:_free_slot": "find the free, clean slot (leases, `git status`)",
+    "grove.lifecycle.take:_hand_over": "hand the slot over",
+    "grove.lifecycle.create:check_request": "check the request (`git rev-parse`, branch)",
+    "grove.lifecycle.create:prepare_database": "database template up to date?",
     "grove.database:ensure_template": (
         "take the template lock (the first lock imports filelock), compare the seed digest"
     ),
     "grove.database:seed_digest": "hash the seed inputs",
     "grove.fsio:write_atomic": "write a file (temp file, fsync, rename)",
-    "grove.commands.remove:risks": "work a reset would lose? (`git status`)",
+    "grove.lifecycle.remove:risks": "work a reset would lose? (`git status`)",
     "grove.git:switch": "`git switch`",
     "grove.git:switch_detached": "`git switch --detach` to main's HEAD",
     "grove.git:status": "`git status`",
@@ -285,10 +285,16 @@ LABELS = {
     "grove.steps:sync": "sync (database up; install if the lockfile changed)",
     "grove.steps:install_digest": "hash the lockfiles",
     "grove.steps:_run": "run `npm ci`",
-    "grove.leases:write": "write the lease",
-    "grove.leases:end": "end the lease",
+    "grove.state.leases:write": "write the lease",
+    "grove.state.leases:end": "end the lease",
 }
-DB_RESET_KEY = "grove.commands.take:release > grove.commands.take:reset_slot > grove.database:reset"
+DB_RESET_KEY = " > ".join(
+    (
+        "grove.lifecycle.release:release",
+        "grove.lifecycle.release:reset_slot",
+        "grove.database:reset",
+    )
+)
 STARTUP = "process start-up and imports, until grove's `main()`"
 CLI_REST = "the rest of `main()`: arguments, import of the command's modules, JSON answer"
 EXIT = "interpreter exit (and the launcher writing its timings)"
