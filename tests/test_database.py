@@ -130,7 +130,9 @@ def test_an_adopted_worktree_gets_its_own_database_and_a_reused_slot_a_fresh_one
     assert again.json["slot"] == 1
     assert query(port, "SELECT count(*) FROM users") == [(500,)]
     assert seed_runs(pg_repo) == 1
-    forgot = grove("remove", "1", "--json")
+    # Cursor's task still holds the slot: forgetting it takes --force.
+    assert grove("remove", "1", "--json").json["error"]["code"] == "refused"
+    forgot = grove("remove", "1", "--force", "--json")
     assert (forgot.json["adopted"], forgot.json["database"]) == (True, "deleted")
     assert later.is_dir()
 

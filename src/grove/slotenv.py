@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from grove import envfile
+from grove import dbtarget, envfile
 from grove.slots import Grove
 
 
@@ -16,10 +16,7 @@ def managed_values(grove: Grove, n: int) -> dict[str, str]:
     fields = grove.template_fields(n)
     for key, template in grove.config.derived:
         values[key] = template.format_map(fields)
-    if grove.config.database is not None:
-        from grove import database
-
-        values.update(database.env_values(grove, n))
+    values.update(dbtarget.env_values(grove, n))
     values.update(rewritten_values(grove, n, values))
     return values
 

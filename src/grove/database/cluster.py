@@ -106,6 +106,8 @@ class Cluster:
             pid = int(first)
         except (OSError, ValueError, IndexError):
             return None
+        if pid <= 0:
+            return None  # single-user mode (initdb's bootstrap) writes a negative pid
         try:
             process = psutil.Process(pid)
             if "postgres" not in process.name() and "postmaster" not in process.name():
@@ -171,6 +173,32 @@ class Cluster:
         if result.returncode != 0:
             raise DatabaseError(f"pg_ctl stop failed: {_tail(result.stderr or result.stdout)}")
         return True
+
+    def sql(self, port: int, statement: str, dbname: str = "postgres") -> None:
+        """Run one statement as the superuser with the cluster's own psql (no driver
+        needed: cluster mode works without psycopg)."""
+        result = proc.run(
+            [
+                str(self.bin / "psql"),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "-d",
+                dbname,
+                "-c",
+                statement,
+            ],
+            env=_pg_env(),
+        )
+        if result.returncode != 0:
+            raise DatabaseError(f"psql on {self.root.name} failed: {_tail(result.stderr)}")
 
     def log_tail(self, lines: int = 5) -> str:
         try:

@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
+from grove.dbtarget import ServerAddress
 from grove.errors import DatabaseError
 
 TEMPLATE_COMMENT = "grove template "
 
 
-@dataclass(frozen=True)
-class ServerAddress:
-    host: str
-    port: int
-    user: str
-    password: str | None
-    admin_db: str
-
-    @classmethod
-    def parse(cls, url: str) -> ServerAddress:
-        parts = urlsplit(url)
-        return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 5432,
-            user=unquote(parts.username or "postgres"),
-            password=unquote(parts.password) if parts.password else None,
-            admin_db=unquote(parts.path.lstrip("/")) or "postgres",
-        )
-
-
 def connect(address: ServerAddress, dbname: str | None = None) -> Any:
-    import psycopg
+    try:
+        import psycopg
+    except ImportError:
+        raise DatabaseError(
+            "server mode talks to PostgreSQL through psycopg, which is not installed",
+            hint="`pip install 'grove-worktrees[postgres]'` installs it",
+        ) from None
 
     try:
         return psycopg.connect(
@@ -126,3 +111,29 @@ def ping(address: ServerAddress, dbname: str) -> bool:
             return True
     except DatabaseError:
         return False
+
+
+OWNER_COMMENT = "grove slot "
+
+
+def owner_of(address: ServerAddress, name: str) -> str | None:
+    """The worktree id a slot's database was made for (its comment), or None."""
+    with connect(address) as conn:
+        row = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            (name,),
+        ).fetchone()
+    if row is None or not row[0] or not str(row[0]).startswith(OWNER_COMMENT.strip()):
+        return None
+    return str(row[0]).removeprefix(OWNER_COMMENT.strip()).strip()
+
+
+def mark_owner(address: ServerAddress, name: str, owner: str) -> None:
+    from psycopg import sql
+
+    with connect(address) as conn:
+        conn.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                _ident(name), sql.Literal(OWNER_COMMENT + owner)
+            )
+        )

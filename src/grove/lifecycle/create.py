@@ -12,6 +12,7 @@ from typing import Any
 from grove import approval, converge, envfile, fsio, git, output, steps
 from grove.converge import Change
 from grove.errors import NoFreeSlot, Refused, UsageError
+from grove.lifecycle.database import reap_orphans
 from grove.lifecycle.locks import grove_lock, try_slot_lock
 from grove.slots import Grove, Layout, discover, reread_registry
 from grove.state import leases
@@ -299,9 +300,11 @@ def create(grove: Grove, n: int | None, branch: str | None, start: str | None) -
     template = prepare_database(grove)
     with ExitStack() as held:
         n, resumed, changes = allocate(grove, request, held)
-        return finish(
+        made = finish(
             grove, n, request=request, template=template, resumed=resumed, changes=changes
         )
+    made.setup.notes += reap_orphans(grove)
+    return made
 
 
 def finish(

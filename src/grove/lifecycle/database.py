@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grove import steps
+from grove import output, steps
 from grove.lifecycle.holders import Caller, check_not_held
 from grove.lifecycle.locks import grove_lock, slot_lock
 from grove.slots import Grove, existing_slot
@@ -42,3 +42,19 @@ def reset(grove: Grove, n: int, caller: Caller) -> tuple[dict[str, Any], dict[st
         migrated = database.run_migrations(grove, n)
     row = {"slot": n, "result": "reset to the template", "changed": True, "migrated": migrated}
     return row, template.as_json()
+
+
+def reap_orphans(grove: Grove) -> list[str]:
+    """Stop any postgres grove started for a slot that no longer exists, or for a template
+    build that was killed: no server outlives a crash unnoticed."""
+    db = grove.config.database
+    if db is None or db.mode != "cluster":
+        return []
+    from grove import database
+    from grove.slots import discover
+
+    keep = {0} | {s.n for s in discover(grove).slots if s.registered or s.adopted}
+    stopped = database.reap_orphans(grove, keep)
+    for line in stopped:
+        output.narrate(line)
+    return stopped

@@ -10,6 +10,7 @@ from typing import Any
 from grove import envfile, git, output, steps
 from grove.errors import Refused, UsageError
 from grove.lifecycle.create import leftover_of_removal
+from grove.lifecycle.database import reap_orphans
 from grove.lifecycle.holders import Caller, check_not_held
 from grove.lifecycle.locks import grove_lock, slot_lock
 from grove.slots import Grove, discover, existing_slot, reread_registry
@@ -132,9 +133,11 @@ def _removal_risks(
 def _drop_database(grove: Grove, n: int, keep_db: bool) -> str | None:
     if grove.config.database is None:
         return None
-    if keep_db:
-        return "kept"
     from grove import database
+
+    if keep_db:
+        database.disown(grove, n)  # the next worktree with this number takes it, on purpose
+        return "kept"
 
     return "deleted" if database.delete(grove, n) else "none"
 
@@ -189,6 +192,7 @@ def remove(grove: Grove, n: int, caller: Caller, keep_db: bool = False) -> Remov
             leases.end(grove.state_dir, n)  # the folder is gone: nobody holds it any more
         result = RemoveResult(n, slot.path, caller.force, ignored, reasons if caller.force else [])
         result.database = _drop_database(grove, n, keep_db)
+    reap_orphans(grove)
     return result
 
 
