@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from grove import config
 from grove.cli import main
+from pgutil import free_port_base
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Grove Test",
@@ -63,13 +66,69 @@ def make_repo(parent: Path, name: str = "myproject", files: dict[str, str] | Non
     return main_dir
 
 
+# The suite never uses the seed's port table (3000, 5434, 1025, 8025 + N): a developer's own
+# servers listen there, and a test must not depend on what else runs on the machine. Every
+# test repository gets the seed's variable names in a free, high range instead: the `repo`
+# fixture commits a grove.toml holding only that table, and `write_config` appends it to a
+# config that has no [ports] of its own. The few tests about the zero-config default use
+# `bare_repo` and only read the values, never bind or probe them.
+TEST_PORT_NAMES = tuple(config.DEFAULT_PORTS)
+TEST_PORT_SPAN = 25  # per variable: room for 25 slots at stride 1
+TEST_PORTS_MARK = "# tests: a free port range (conftest), never the machine's 3000/5434"
+_PORTS_SECTION = re.compile(r"^\s*\[\s*ports\s*[\].]", re.MULTILINE)
+
+
+def free_ports_table() -> str:
+    """A [ports] table with the seed's variables in a free, high range, marked as the tests'."""
+    base = free_port_base(TEST_PORT_SPAN * len(TEST_PORT_NAMES))
+    lines = [TEST_PORTS_MARK, "[ports]"]
+    lines += [f"{name} = {base + i * TEST_PORT_SPAN}" for i, name in enumerate(TEST_PORT_NAMES)]
+    return "\n".join(lines) + "\n"
+
+
+def _ports_table_of(main_dir: Path) -> str:
+    """The test table already in main's grove.toml (kept, so slots keep their ports across
+    a config change), or a new one."""
+    try:
+        current = (main_dir / "grove.toml").read_text()
+    except OSError:
+        current = ""
+    if TEST_PORTS_MARK in current:
+        return current[current.index(TEST_PORTS_MARK) :]
+    return free_ports_table()
+
+
+def with_test_ports(main_dir: Path, text: str) -> str:
+    """text, plus the tests' [ports] table when it has no [ports] of its own."""
+    if _PORTS_SECTION.search(text):
+        return text
+    separator = "\n" if text and not text.endswith("\n") else ""
+    return text + separator + _ports_table_of(main_dir)
+
+
+def slot_ports(main_dir: Path, n: int) -> dict[str, int]:
+    """Slot n's ports, as grove computes them from main's grove.toml."""
+    return config.load(main_dir).ports_for(n)
+
+
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A main checkout with a shared .env (dev values), cwd set to it."""
+def bare_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A main checkout with a shared .env (dev values) and no grove.toml, cwd set to it.
+
+    Zero config means the seed's port table, which a developer's own servers may hold: a
+    test using it may read those ports but must not bind them or expect them free.
+    """
     main_dir = make_repo(tmp_path / "work")
     (main_dir / ".env").write_text("API_KEY=sk_test_devkey1234567890\nFEATURE_X=on\n")
     monkeypatch.chdir(main_dir)
     return main_dir
+
+
+@pytest.fixture
+def repo(bare_repo: Path) -> Path:
+    """bare_repo with a committed grove.toml holding only a free, high [ports] table."""
+    write_config(bare_repo, "")
+    return bare_repo
 
 
 @dataclass
@@ -116,7 +175,9 @@ def grove_process(
 
 
 def write_config(main_dir: Path, text: str) -> None:
-    (main_dir / "grove.toml").write_text(text)
+    """Write and commit main's grove.toml; without a [ports] table of its own, the text gets
+    the tests' free one (see TEST_PORTS_MARK)."""
+    (main_dir / "grove.toml").write_text(with_test_ports(main_dir, text))
     commit_all(main_dir, "grove config")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, write_config
+from conftest import git, slot_ports, write_config
 
 SETUP_COUNTER = '[setup]\nrun = ["echo ran >> .setup-runs"]\n'
 
@@ -42,11 +42,12 @@ def test_take_here_gives_a_foreign_worktree_a_slot(counted: Path, grove, tmp_pat
     link = cursor / ".env"
     assert link.is_symlink() and not link.readlink().is_absolute()
     assert link.resolve() == (counted / ".env").resolve()
-    assert "PORT=3001" in (cursor / ".env.local").read_text()
+    ports = slot_ports(counted, 1)
+    assert f"PORT={ports['PORT']}" in (cursor / ".env.local").read_text()
     # Every command now maps that path to slot 1.
     env = grove("env", "--format", "json", cwd=cursor)
     assert env.code == 0, env.err
-    assert (env.json["slot"], env.json["env"]["PORT"]) == (1, "3001")
+    assert (env.json["slot"], env.json["env"]["PORT"]) == (1, str(ports["PORT"]))
     row = grove("list", "--json").json["slots"][1]
     assert (row["slot"], row["adopted"], row["held"]) == (1, True, True)
     assert Path(row["path"]) == cursor.resolve()
@@ -54,7 +55,7 @@ def test_take_here_gives_a_foreign_worktree_a_slot(counted: Path, grove, tmp_pat
     human = grove("take", "--here", "--label", "cursor", cwd=cursor).out.splitlines()
     assert human == [
         f"took slot 1: {cursor.resolve()}",
-        "  PORT=3001  DB_PORT=5435  MAILPIT_SMTP_PORT=1026  MAILPIT_UI_PORT=8026",
+        "  " + "  ".join(f"{k}={v}" for k, v in ports.items()),
     ]
 
 
@@ -231,7 +232,7 @@ def test_cursor_setup_from_worktrees_json_adopts_cursors_worktree(
         "cursor",
     )
     assert (cursor / ".env").resolve() == (counted / ".env").resolve()
-    assert "PORT=3001" in (cursor / ".env.local").read_text()
+    assert f"PORT={slot_ports(counted, 1)['PORT']}" in (cursor / ".env.local").read_text()
 
 
 def test_a_damaged_registry_is_reported_and_never_overwritten(repo: Path, grove, tmp_path) -> None:

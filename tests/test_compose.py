@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import commit_all, grove_process, write_config
+from conftest import commit_all, grove_process, slot_ports, write_config
 
 
 def test_compose_runs_from_the_slot_with_its_project_env_files_and_env(
@@ -34,7 +34,8 @@ def test_compose_runs_from_the_slot_with_its_project_env_files_and_env(
         "db",
     ]
     assert call["cwd"] == str(repo.parent / "myproject-wt1")
-    assert (call["PORT"], call["DB_PORT"]) == ("3001", "5435")
+    ports = slot_ports(repo, 1)
+    assert (call["PORT"], call["DB_PORT"]) == (str(ports["PORT"]), str(ports["DB_PORT"]))
     assert call["API_KEY"] == "sk_test_devkey1234567890"
 
 

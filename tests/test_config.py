@@ -9,7 +9,7 @@ import pytest
 from conftest import git, tree_snapshot, write_config
 
 
-def test_zero_config_uses_the_seed_table(repo: Path, grove) -> None:
+def test_zero_config_uses_the_seed_table(bare_repo: Path, grove) -> None:
     result = grove("create", "--json")
     assert result.code == 0
     assert result.json["ports"] == {

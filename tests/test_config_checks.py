@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, make_repo, tree_snapshot, write_config
+from conftest import git, make_repo, slot_ports, tree_snapshot, write_config
 from grove import config
 from grove.errors import ConfigError
 
@@ -189,7 +189,8 @@ def test_a_flag_the_command_would_ignore_is_refused(
 
 def test_flags_that_do_apply_are_still_accepted(repo: Path, grove) -> None:
     grove("create")
-    assert grove("env", "1", "--format", "json").json["ports"]["PORT"] == 3001
+    port = slot_ports(repo, 1)["PORT"]
+    assert grove("env", "1", "--format", "json").json["ports"]["PORT"] == port
     assert grove("env", "1", "--format", "dotenv").code == 0
     assert grove("refresh", "1", "--json").code == 0
     assert grove("refresh", "--all", "--json").code == 0

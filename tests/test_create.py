@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import git, write_config
+from conftest import git, slot_ports, write_config
 from grove import envfile
 
 
@@ -18,15 +18,11 @@ def test_slots_are_siblings_with_relative_links_and_a_local_block(repo: Path, gr
     assert os.readlink(link) == "../myproject/.env"
     assert link.read_text() == (repo / ".env").read_text()
     block = envfile.read_block((slot / ".env.local").read_text())
-    assert block == {
-        "PORT": "3001",
-        "DB_PORT": "5435",
-        "MAILPIT_SMTP_PORT": "1026",
-        "MAILPIT_UI_PORT": "8026",
-    }
+    assert block == {k: str(v) for k, v in slot_ports(repo, 1).items()}
+    assert list(block) == ["PORT", "DB_PORT", "MAILPIT_SMTP_PORT", "MAILPIT_UI_PORT"]
     main_block = envfile.read_block((repo / ".env.local").read_text())
     assert main_block is not None
-    assert main_block["PORT"] == "3000"
+    assert main_block["PORT"] == str(slot_ports(repo, 0)["PORT"])
 
 
 def test_without_branch_a_slot_is_detached_at_mains_head(repo: Path, grove) -> None:
@@ -107,9 +103,10 @@ APP_URL = "http://localhost:{PORT}/?slot={dir}"
     assert slot.name == "myproject.slot1"
     block = envfile.read_block((slot / ".env.local").read_text())
     assert block is not None
-    assert block["DATABASE_URL"] == "postgresql://postgres@127.0.0.1:5435/app_1"
+    ports = slot_ports(repo, 1)
+    assert block["DATABASE_URL"] == f"postgresql://postgres@127.0.0.1:{ports['DB_PORT']}/app_1"
     assert block["COMPOSE_PROJECT_NAME"] == "myproject-wt1"
-    assert block["APP_URL"] == "http://localhost:3001/?slot=myproject.slot1"
+    assert block["APP_URL"] == f"http://localhost:{ports['PORT']}/?slot=myproject.slot1"
 
 
 def test_a_derived_value_that_cannot_be_written_safely_is_a_config_error(repo: Path, grove) -> None:

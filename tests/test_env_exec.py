@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import grove_process
+from conftest import grove_process, slot_ports
 
 
 def test_local_wins_over_shared(repo: Path, grove) -> None:
@@ -16,7 +16,7 @@ def test_local_wins_over_shared(repo: Path, grove) -> None:
     grove("create")
     slot = repo.parent / "myproject-wt1"
     env = grove("env", "--reveal", "--json", cwd=slot).json["env"]
-    assert env["PORT"] == "3001"
+    assert env["PORT"] == str(slot_ports(repo, 1)["PORT"])
     assert env["SHARED_ONLY"] == "yes"
     assert env["API_KEY"] == "sk_test_devkey1234567890"
 
@@ -24,7 +24,7 @@ def test_local_wins_over_shared(repo: Path, grove) -> None:
 def test_values_not_managed_by_grove_are_masked_unless_revealed(repo: Path, grove) -> None:
     grove("create")
     result = grove("env", "1", "--json").json
-    assert result["env"]["PORT"] == "3001"
+    assert result["env"]["PORT"] == str(slot_ports(repo, 1)["PORT"])
     assert "sk_test_devkey1234567890" not in grove("env", "1").out
     assert "sk_test_devkey1234567890" not in grove("env", "1", "--format", "shell").out
     assert result["masked"] == ["API_KEY", "FEATURE_X"]
@@ -33,9 +33,10 @@ def test_values_not_managed_by_grove_are_masked_unless_revealed(repo: Path, grov
 
 def test_formats(repo: Path, grove) -> None:
     grove("create")
-    assert "PORT=3001" in grove("env", "1").out.splitlines()
-    assert "export PORT=3001" in grove("env", "1", "--format", "shell").out.splitlines()
-    assert grove("env", "1", "--format", "json").json["ports"]["PORT"] == 3001
+    port = slot_ports(repo, 1)["PORT"]
+    assert f"PORT={port}" in grove("env", "1").out.splitlines()
+    assert f"export PORT={port}" in grove("env", "1", "--format", "shell").out.splitlines()
+    assert grove("env", "1", "--format", "json").json["ports"]["PORT"] == port
 
 
 def test_exec_runs_in_the_slot_with_its_env_over_inherited_values(repo: Path, grove) -> None:
@@ -52,7 +53,8 @@ def test_exec_runs_in_the_slot_with_its_env_over_inherited_values(repo: Path, gr
         env={"PORT": "1234", "KEEP": "inherited"},
     )
     assert result.code == 0, result.err
-    assert result.out.split() == [str(slot), "3001", "sk_test_devkey1234567890", "inherited"]
+    port = str(slot_ports(repo, 1)["PORT"])
+    assert result.out.split() == [str(slot), port, "sk_test_devkey1234567890", "inherited"]
 
 
 def test_exec_returns_the_commands_exit_code(repo: Path, grove) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import commit_all, git, write_config
+from conftest import commit_all, git, slot_ports, write_config
 
 INSTALL = 'echo installed >> "$INSTALL_LOG"'
 
@@ -78,7 +78,7 @@ def test_worktreeinclude_is_the_copy_list_without_setup_copy(repo: Path, grove) 
     assert (slot / "node_modules" / "pkg" / "index.js").read_text() == "1"
     assert not (slot / "dist").exists()
     # grove's own local file is never copied from main: each slot has its own block
-    assert "PORT=3001" in (slot / ".env.local").read_text()
+    assert f"PORT={slot_ports(repo, 1)['PORT']}" in (slot / ".env.local").read_text()
 
 
 def test_setup_copy_wins_over_worktreeinclude(repo: Path, grove) -> None:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from conftest import commit_all, git
+
+
+@pytest.fixture
+def repo(bare_repo: Path) -> Path:
+    """init reads the repository as a user has it: no grove.toml yet. The seed's ports it
+    proposes are only read here, never bound."""
+    return bare_repo
 
 
 def test_init_writes_a_valid_commented_config_and_ignores_the_local_file(repo: Path, grove) -> None:

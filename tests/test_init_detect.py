@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import commit_all, make_repo, write_config
+from conftest import commit_all, make_repo, slot_ports, write_config
 from grove import envfile
 
 WEB_EXAMPLE = """\
@@ -88,6 +88,13 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     return main_dir
+
+
+@pytest.fixture
+def repo(bare_repo: Path) -> Path:
+    """init reads the repository as a user has it: no grove.toml yet. The seed's ports it
+    proposes are only read here, never bound."""
+    return bare_repo
 
 
 def test_init_json_says_what_it_found_and_why(shop: Path, grove) -> None:
@@ -270,12 +277,13 @@ def test_compose_long_syntax_and_dash_default(tmp_path: Path, grove) -> None:
 
 
 def test_a_per_slot_host_keeps_sessions_apart(repo: Path, grove) -> None:
-    (repo / ".env").write_text("APP_URL=http://localhost:3000/app?next=1\n")
     write_config(repo, '[env.rewrite]\nAPP_URL = { port = "PORT", host = "wt{n}.localhost" }\n')
+    main_port, slot_port = slot_ports(repo, 0)["PORT"], slot_ports(repo, 1)["PORT"]
+    (repo / ".env").write_text(f"APP_URL=http://localhost:{main_port}/app?next=1\n")
     grove("create")
     block = envfile.read_block((repo.parent / "myproject-wt1" / ".env.local").read_text())
     assert block is not None
-    assert block["APP_URL"] == "http://wt1.localhost:3001/app?next=1"
+    assert block["APP_URL"] == f"http://wt1.localhost:{slot_port}/app?next=1"
     bad = '[env.rewrite]\nAPP_URL = { port = "WEB_PORT" }\n'
     write_config(repo, bad)
     assert "[env.rewrite] APP_URL" in grove("list", "--json").json["error"]["message"]

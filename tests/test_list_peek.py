@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from conftest import commit_all, git, write_config
+from pgutil import free_port_base
 
 
 def _stale_index(slot: Path) -> tuple[int, int]:
@@ -40,7 +41,8 @@ def test_list_shows_branch_dirty_ahead_ports_and_env(repo: Path, grove, tmp_path
     git(tmp_path, "init", "-q", "--bare", str(remote))
     git(repo, "remote", "add", "origin", str(remote))
     git(repo, "push", "-q", "-u", "origin", "main")
-    write_config(repo, "[ports]\nPORT = 41700\nAPI_PORT = 41750\n")
+    base = free_port_base(60)
+    write_config(repo, f"[ports]\nPORT = {base}\nAPI_PORT = {base + 50}\n")
     git(repo, "push", "-q")
     grove("create", "--branch", "feature")
     slot = repo.parent / "myproject-wt1"
@@ -51,7 +53,7 @@ def test_list_shows_branch_dirty_ahead_ports_and_env(repo: Path, grove, tmp_path
     (slot / ".env").unlink()
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 41751))
+    listener.bind(("127.0.0.1", base + 51))
     listener.listen()
     try:
         rows = grove("list", "--json").json["slots"]
@@ -65,8 +67,8 @@ def test_list_shows_branch_dirty_ahead_ports_and_env(repo: Path, grove, tmp_path
     assert row["changes"] == 1
     assert (row["ahead"], row["behind"]) == (1, 0)
     assert row["ports"] == {
-        "PORT": {"port": 41701, "listening": False},
-        "API_PORT": {"port": 41751, "listening": True},
+        "PORT": {"port": base + 1, "listening": False},
+        "API_PORT": {"port": base + 51, "listening": True},
     }
     assert row["env"]["ok"] is False
     assert any(".env is missing" in p for p in row["env"]["problems"])
@@ -102,7 +104,7 @@ def test_peek_shows_branch_commits_diffstat_untracked(repo: Path, grove) -> None
     (slot / "new2.txt").write_text("")
     peek = grove("peek", "1", "--json").json
     assert peek["branch"] == "agent-task"
-    assert [c["subject"] for c in peek["commits"]][:2] == ["add a", "initial"]
+    assert [c["subject"] for c in peek["commits"]][:2] == ["add a", "grove config"]
     assert "README.md" in peek["diff_stat"]
     assert "1 insertion" in peek["diff_stat"]
     assert peek["untracked"] == 2
@@ -119,7 +121,7 @@ def test_peek_a_missing_slot_is_a_usage_error(repo: Path, grove) -> None:
 
 
 def test_tables_print_square_brackets_literally(repo: Path, grove) -> None:
-    write_config(repo, "[ports]\nPORT = 3000\n")
+    write_config(repo, f"[ports]\nPORT = {free_port_base(3)}\n")
     grove("create")
     (repo.parent / "myproject-wt1" / ".env.local").write_text("MINE=1\n")
     out = grove("validate", "1").out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import tree_snapshot, write_config
+from conftest import slot_ports, tree_snapshot, write_config
 
 
 def test_second_refresh_changes_nothing_and_says_so(repo: Path, grove) -> None:
@@ -48,7 +48,7 @@ def test_wrong_link_is_repointed(repo: Path, grove, tmp_path: Path) -> None:
 def test_user_lines_survive_and_the_block_is_rewritten(repo: Path, grove) -> None:
     grove("create")
     local = repo.parent / "myproject-wt1" / ".env.local"
-    text = local.read_text().replace("PORT=3001", "PORT=9999")
+    text = local.read_text().replace(f"PORT={slot_ports(repo, 1)['PORT']}", "PORT=9999")
     local.write_text("# mine\nDEBUG=1\n" + text + "MORE=yes\n")
     write_config(repo, "[ports]\nPORT = 4000\n")
     result = grove("refresh", "1", "--json").json
@@ -82,7 +82,8 @@ def test_refresh_runs_refresh_commands_with_the_slot_env(repo: Path, grove) -> N
     assert result["ran"] == [
         {"slot": 1, "step": "echo $PORT:$API_KEY > seen.txt", "phase": "refresh"}
     ]
-    assert (slot / "seen.txt").read_text() == "3001:sk_test_devkey1234567890\n"
+    port = slot_ports(repo, 1)["PORT"]
+    assert (slot / "seen.txt").read_text() == f"{port}:sk_test_devkey1234567890\n"
 
 
 def test_refresh_of_a_missing_slot_is_a_usage_error(repo: Path, grove) -> None:

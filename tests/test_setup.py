@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import write_config
+from conftest import slot_ports, write_config
 
 
 def test_copy_clones_ignored_trees_from_main_without_hard_links(repo: Path, grove) -> None:
@@ -27,10 +27,11 @@ def test_run_steps_see_the_slot_env_and_stream_to_stderr(repo: Path, grove) -> N
     write_config(repo, '[setup]\nrun = ["echo port=$PORT; echo $PORT > port.txt"]\n')
     result = grove("create", "--json")
     assert result.code == 0
-    assert "port=3001" in result.err
-    assert "port=3001" not in result.out
+    port = slot_ports(repo, 1)["PORT"]
+    assert f"port={port}" in result.err
+    assert f"port={port}" not in result.out
     json.loads(result.out)
-    assert (repo.parent / "myproject-wt1" / "port.txt").read_text() == "3001\n"
+    assert (repo.parent / "myproject-wt1" / "port.txt").read_text() == f"{port}\n"
 
 
 def test_failed_step_leaves_slot_incomplete_and_refresh_finishes_it(repo: Path, grove) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import commit_all, git, write_config
+from conftest import commit_all, git, slot_ports, write_config
 
 
 def test_switch_to_a_new_branch_then_an_existing_one(repo: Path, grove) -> None:
@@ -15,7 +15,7 @@ def test_switch_to_a_new_branch_then_an_existing_one(repo: Path, grove) -> None:
     result = grove("switch", "1", "task-1", "--json").json
     assert (result["branch"], result["created"], result["previous"]) == ("task-1", True, None)
     assert result["ran"] == ["echo $PORT > switched.txt"]
-    assert (slot / "switched.txt").read_text() == "3001\n"
+    assert (slot / "switched.txt").read_text() == f"{slot_ports(repo, 1)['PORT']}\n"
     (slot / "switched.txt").unlink()
     assert git(slot, "branch", "--show-current").strip() == "task-1"
     again = grove("switch", "1", "old-topic", "--json").json

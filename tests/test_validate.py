@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from conftest import git, tree_snapshot, write_config
+from pgutil import free_port_base
 
 
 def checks(result_json: dict) -> set[tuple[int | None, str, str]]:
@@ -74,7 +75,7 @@ def test_local_file_missing_block_missing_stale_or_broken(repo: Path, grove) -> 
     assert checks(grove("validate", "1", "--json").json) == {(1, "env.block-broken", "error")}
     local.unlink()
     grove("refresh", "1")
-    write_config(repo, "[ports]\nPORT = 4000\n")
+    write_config(repo, f"[ports]\nPORT = {free_port_base(3)}\n")
     stale = grove("validate", "1", "--json").json["findings"]
     assert [(f["check"], f["level"]) for f in stale] == [("env.block-stale", "error")]
     assert "DB_PORT" in stale[0]["message"]
@@ -113,9 +114,10 @@ def _listen(port: int, cwd: Path) -> subprocess.Popen[str]:
 
 
 def test_a_slots_port_held_by_another_process_is_named(repo: Path, grove, tmp_path: Path) -> None:
-    write_config(repo, "[ports]\nPORT = 42310\n")
+    base = free_port_base(3)
+    write_config(repo, f"[ports]\nPORT = {base}\n")
     grove("create")
-    stranger = _listen(42311, tmp_path)
+    stranger = _listen(base + 1, tmp_path)
     try:
         result = grove("validate", "1", "--json")
     finally:
@@ -129,9 +131,10 @@ def test_a_slots_port_held_by_another_process_is_named(repo: Path, grove, tmp_pa
 
 
 def test_a_slots_own_server_on_its_port_is_fine(repo: Path, grove) -> None:
-    write_config(repo, "[ports]\nPORT = 42320\n")
+    base = free_port_base(3)
+    write_config(repo, f"[ports]\nPORT = {base}\n")
     grove("create")
-    own = _listen(42321, repo.parent / "myproject-wt1")
+    own = _listen(base + 1, repo.parent / "myproject-wt1")
     try:
         result = grove("validate", "1", "--json")
     finally:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import commit_all, write_config
+from conftest import commit_all, slot_ports, write_config
+from pgutil import free_port_base
 
 COMPOSE = "services:\n  db:\n    image: postgres:16\n  mail:\n    image: axllent/mailpit\n"
 
@@ -51,7 +52,7 @@ def test_running_services_are_quiet_and_compose_gets_the_slots_files(
         "--format",
         "json",
     ]
-    assert call["PORT"] == "3001"
+    assert call["PORT"] == str(slot_ports(repo, 1)["PORT"])
 
 
 def test_exited_and_unhealthy_services_are_reported(
@@ -109,13 +110,17 @@ def test_port_duplicates_and_out_of_range_from_a_slot_beyond_the_limit(repo: Pat
     grove("create")
     grove("create")  # slots 1 and 2 under the default slots = 3
     # Now only 2 slots are allowed, so the config is valid, but slot 2 still exists:
-    # its PORT (3000 + 2) lands on main's API_PORT, and its HIGH port past 65535.
-    write_config(repo, "[grove]\nslots = 2\n[ports]\nPORT = 3000\nAPI_PORT = 3002\nHIGH = 65534\n")
+    # its PORT (base + 2) lands on main's API_PORT, and its HIGH port past 65535.
+    base = free_port_base(4)
+    write_config(
+        repo,
+        f"[grove]\nslots = 2\n[ports]\nPORT = {base}\nAPI_PORT = {base + 2}\nHIGH = 65534\n",
+    )
     findings = grove("validate", "--all", "--json").json["findings"]
     found = {(f["slot"], f["check"], f["level"]) for f in findings}
     assert (2, "ports.duplicate", "error") in found
     assert (2, "ports.out-of-range", "error") in found
     assert (2, "git.beyond-limit", "warning") in found
     duplicate = next(f for f in findings if f["check"] == "ports.duplicate")
-    assert duplicate["message"] == "PORT=3002 collides with slot 0's API_PORT"
+    assert duplicate["message"] == f"PORT={base + 2} collides with slot 0's API_PORT"
     assert not any(f["check"].startswith("ports.") for f in findings if f["slot"] != 2)
