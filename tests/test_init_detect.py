@@ -173,8 +173,15 @@ def test_init_then_two_creates_gives_every_port_a_distinct_value(shop: Path, gro
     assert wt2["REDIS_URL"] == "redis://localhost:6399/0"
     assert wt2["PUBLIC_URL"] == "http://localhost:3021/v1"
     assert wt2["COMPOSE_PROJECT_NAME"] == "shop-wt2"
+    # init keeps the repository's own ports (3000, 54322...), which a developer's servers
+    # may hold on this machine: that is a fact about the machine, not about the config.
     validated = grove("validate", "--all", "--json").json
-    assert validated["errors"] == 0, validated["findings"]
+    errors = [
+        f
+        for f in validated["findings"]
+        if f["level"] == "error" and f["check"] != "ports.held-by-other"
+    ]
+    assert errors == []
 
 
 def test_a_rotation_in_the_shared_file_reaches_the_rewritten_value(shop: Path, grove) -> None:
@@ -189,7 +196,7 @@ def test_a_rotation_in_the_shared_file_reaches_the_rewritten_value(shop: Path, g
     grove("env", "approve")
     stale = grove("validate", "1", "--json").json["findings"]
     checks = {f["check"] for f in stale if not f["check"].startswith("escape.")}
-    assert checks == {"env.block-stale", "env.unprotected"}
+    assert checks - {"ports.held-by-other"} == {"env.block-stale", "env.unprotected"}
     grove("refresh", "1")
     block = envfile.read_block((shop.parent / "shop-wt1" / "apps/web/.env.local").read_text())
     assert block is not None

@@ -92,7 +92,7 @@ def test_zero_config_is_opt_in(bare_repo: Path) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "[grove]\nslots = 4", "[env]\nshared = ['.env']\n"])
-def test_the_added_table_always_parses(repo: Path, text: str) -> None:
-    write_config(repo, text)
-    loaded = config.load(repo)
+def test_the_added_table_always_parses(bare_repo: Path, text: str) -> None:
+    write_config(bare_repo, text)
+    loaded = config.load(bare_repo)
     assert set(loaded.ports_for(0)) == set(config.DEFAULT_PORTS)
