@@ -10,7 +10,6 @@ import contextlib
 import os
 import shutil
 import stat
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -175,13 +174,23 @@ def _unlock(lock_path: Path) -> None:
     os.close(fd)  # closing the only descriptor releases the flock
 
 
+# Tried in order: GNU cp clones extents where the file system can (btrfs, xfs); macOS's cp
+# clones with -c (APFS); plain POSIX cp; then Python itself. A cp that rejects a flag (BSD
+# cp knows no --reflink) fails fast and the next one is tried.
+_CP_VARIANTS = (
+    ("cp --reflink=auto", ["-a", "--reflink=auto"]),
+    ("cp -c", ["-c", "-pPR"]),
+    ("cp", ["-pPR"]),
+)
+
+
 def copy_tree(source: Path, destination: Path) -> str:
     """Copy a file or tree, copy-on-write where the file system allows it.
 
-    GNU cp's --reflink=auto clones extents on btrfs/xfs/APFS-like file systems and falls
-    back to a plain copy elsewhere; never hard links, which would let one slot's install
-    mutate another's tree. Copies into a temp name first, so a crash leaves no
-    half-copied tree under the real name. Returns the method used.
+    Never hard links, which would let one slot's install mutate another's tree. Copies into
+    a temp name first, so a crash leaves no half-copied tree under the real name. Returns
+    the method used; a copy that cannot be made is a GroveError naming the paths, never a
+    crash.
     """
     if destination.exists() or destination.is_symlink():
         return "exists"
@@ -189,25 +198,32 @@ def copy_tree(source: Path, destination: Path) -> str:
     tmp = destination.with_name(f".{destination.name}.grove-tmp")
     remove_tree(tmp)
     cp = shutil.which("cp")
-    if cp is not None:
-        proc = subprocess.run(
-            [cp, "-a", "--reflink=auto", str(source), str(tmp)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            remove_tree(tmp)
-            raise OSError(f"cp {source} failed: {proc.stderr.strip()}")
-        method = "cp --reflink=auto"
-    elif source.is_dir():
-        shutil.copytree(source, tmp, symlinks=True)
-        method = "copy"
-    else:
-        shutil.copy2(source, tmp, follow_symlinks=False)
-        method = "copy"
+    failures: list[str] = []
+    for method, flags in _CP_VARIANTS if cp is not None else ():
+        from grove import proc
+
+        result = proc.run([str(cp), *flags, str(source), str(tmp)])
+        if result.returncode == 0:
+            os.replace(tmp, destination)
+            return method
+        last = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+        failures.append(f"{method}: {last}")
+        remove_tree(tmp)
+    try:
+        if source.is_dir() and not source.is_symlink():
+            shutil.copytree(source, tmp, symlinks=True)
+        else:
+            shutil.copy2(source, tmp, follow_symlinks=False)
+    except OSError as exc:
+        remove_tree(tmp)
+        from grove.errors import GroveError
+
+        raise GroveError(
+            f"cannot copy {source} to {destination}: {exc.strerror or exc}",
+            hint="check free space and permissions; " + "; ".join(failures),
+        ) from None
     os.replace(tmp, destination)
-    return method
+    return "copy"
 
 
 def remove_tree(path: Path) -> None:

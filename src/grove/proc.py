@@ -185,3 +185,41 @@ def run_checked(
             "tail": outcome.tail,
         },
     )
+
+
+def replace_process(program: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> None:
+    """Become `program` (exec): signals reach it directly and its exit code is ours."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(cwd)
+    os.execve(program, list(argv), dict(env))
+
+
+_FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+
+
+def run_forwarding_signals(
+    argv: Sequence[str], cwd: Path, env: Mapping[str, str], stdout: int | None = None
+) -> int:
+    """Run a child to completion, passing on the signals grove receives; its exit code,
+    128 + the signal when a signal ended it."""
+    import signal
+
+    child = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdout=stdout)
+
+    def forward(signum: int, _frame: object) -> None:
+        child.send_signal(signum)
+
+    signals = [getattr(signal, name) for name in _FORWARDED]
+    previous = {sig: signal.signal(sig, forward) for sig in signals}
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code
+
+
+def run_interactive(argv: Sequence[str]) -> int:
+    """A program that talks to the user's terminal (an editor); its exit code."""
+    return subprocess.call(list(argv))

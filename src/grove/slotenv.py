@@ -5,6 +5,8 @@ converge can all use it without importing each other."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 from grove import dbtarget, envfile
 from grove.slots import Grove
@@ -61,3 +63,32 @@ def process_env(grove: Grove, n: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(slot_env(grove, n))
     return env
+
+
+@dataclass(frozen=True)
+class PreparedCommand:
+    slot: int
+    path: Path
+    env: dict[str, str]
+    program: str
+
+
+def prepare_command(grove: Grove, n: int | None, command: list[str], usage: str) -> PreparedCommand:
+    """What running `command` in slot n takes: the slot's folder and environment, and the
+    program found on that environment's PATH."""
+    import shutil
+
+    from grove.errors import UsageError
+    from grove.slots import existing_slot
+
+    if not command:
+        raise UsageError("nothing to run", hint=usage)
+    n = grove.resolve_slot(n)
+    slot = existing_slot(grove, n)
+    env = process_env(grove, n)
+    program = shutil.which(command[0], path=env.get("PATH"))
+    if program is None:
+        raise UsageError(
+            f"command not found: {command[0]}", hint="check PATH or the command's name"
+        )
+    return PreparedCommand(n, slot.path, env, program)

@@ -7,15 +7,34 @@ in the process.
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from grove import proc, slotenv
 from grove.checks.services import compose_project
-from grove.commands import exec_, existing_slot
 from grove.errors import UsageError
-from grove.slots import Grove
+from grove.slots import Grove, existing_slot
+
+USAGE = "grove compose [N] -- up -d"
+
+
+@dataclass
+class ComposeResult:
+    slot: int
+    command: list[str]
+    exit_code: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"slot": self.slot, "command": self.command, "exit_code": self.exit_code}
+
+    def as_text(self) -> str:
+        return ""
 
 
 def command(grove: Grove, n: int | None, args: list[str]) -> tuple[int, list[str]]:
     if not args:
-        raise UsageError("nothing to run", hint="grove compose [N] -- up -d")
+        raise UsageError("nothing to run", hint=USAGE)
     n = grove.resolve_slot(n)
     slot = existing_slot(grove, n)
     argv = ["docker", "compose", "-p", compose_project(grove, n)]
@@ -27,9 +46,14 @@ def command(grove: Grove, n: int | None, args: list[str]) -> tuple[int, list[str
 
 def replace_process(grove: Grove, n: int | None, args: list[str]) -> None:
     n, argv = command(grove, n, args)
-    exec_.replace_process(grove, n, argv)
+    prepared = slotenv.prepare_command(grove, n, argv, USAGE)
+    proc.replace_process(prepared.program, argv, prepared.env, prepared.path)
 
 
-def run_child(grove: Grove, n: int | None, args: list[str]) -> exec_.ExecResult:
+def run_child(grove: Grove, n: int | None, args: list[str]) -> ComposeResult:
     n, argv = command(grove, n, args)
-    return exec_.run_child(grove, n, argv)
+    prepared = slotenv.prepare_command(grove, n, argv, USAGE)
+    code = proc.run_forwarding_signals(
+        [prepared.program, *argv[1:]], prepared.path, prepared.env, sys.stderr.fileno()
+    )
+    return ComposeResult(n, argv, code)

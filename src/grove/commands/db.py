@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from grove import database, output
+from grove import database, output, proc
 from grove.commands import targets
 from grove.errors import Refused, UsageError
 from grove.lifecycle import database as slot_database
@@ -112,5 +111,7 @@ def psql(grove: Grove, n: int | None, args: list[str]) -> None:
     argv, env = database.psql_command(grove, n, args)
     if not database.status(grove, n).running:
         raise UsageError(f"slot {n}'s database is not running", hint=f"`grove db start {n}`")
-    sys.stdout.flush()
-    os.execvpe(argv[0], argv, env)
+    import shutil
+
+    program = shutil.which(argv[0], path=env.get("PATH")) or argv[0]
+    proc.replace_process(program, argv, env, Path.cwd())

@@ -164,7 +164,6 @@ def edit(grove: Grove, name: str | None) -> EditResult:
     protection back and approve what you saved (you reviewed it: you wrote it)."""
     import os
     import shlex
-    import subprocess
 
     chosen = name or grove.config.shared[0]
     if chosen not in grove.config.shared:
@@ -177,7 +176,7 @@ def edit(grove: Grove, name: str | None) -> EditResult:
     if target.exists():
         target.chmod(mode | 0o200)
     try:
-        returncode = subprocess.call([*shlex.split(editor), str(target)])
+        returncode = proc.run_interactive([*shlex.split(editor), str(target)])
     finally:
         if target.exists() and grove.config.protect:
             target.chmod(target.stat().st_mode & ~0o222 & 0o7777)
