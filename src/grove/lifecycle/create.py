@@ -208,6 +208,9 @@ def allocate(
         steps.slot_identity(grove, n, create=True)
         changes = converge_main(grove)
         if lease is not None:
+            # Recorded before the lease: a take killed at any point after this leaves a
+            # slot grove may hand out again, never one that looks like a person's branch.
+            record_task_branch(grove, n, request.branch)
             leases.write(grove.state_dir, replace(lease, slot=n))
     return n, resumed, changes
 
@@ -258,6 +261,16 @@ def _add_worktree(grove: Grove, layout: Layout, n: int, request: Request) -> boo
     output.narrate(f"adding worktree {path}")
     git.worktree_add(grove.main, path, request.start_sha, request.branch, request.new_branch)
     return False
+
+
+def record_task_branch(grove: Grove, n: int, branch: str | None) -> None:
+    """Remember the branch a take put on the slot: it stays grove's to hand out again."""
+    record = steps.read_record(grove, n)
+    if branch is None:
+        record.pop("task_branch", None)
+    else:
+        record["task_branch"] = branch
+    steps.write_record(grove, n, record)
 
 
 def converge_main(grove: Grove) -> list[Change]:

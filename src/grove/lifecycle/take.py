@@ -171,9 +171,6 @@ def take(
                     n, resumed, changes = create.allocate(grove, request, held, _taking(lease))
                 except NoFreeSlot:
                     raise _no_free_slot(grove) from None
-                # Recorded first: a take killed during setup leaves a slot grove may hand
-                # out again, not one that looks like a person's branch.
-                _record_task_branch(grove, n, request.branch)
                 made = create.finish(
                     grove, n, request=request, template=template, resumed=resumed, changes=changes
                 )
@@ -201,16 +198,6 @@ def _no_free_slot(grove: Grove) -> NoFreeSlot:
     )
 
 
-def _record_task_branch(grove: Grove, n: int, branch: str | None) -> None:
-    """Remember the branch a take put on the slot: it stays grove's to hand out again."""
-    record = steps.read_record(grove, n)
-    if branch is None:
-        record.pop("task_branch", None)
-    else:
-        record["task_branch"] = branch
-    steps.write_record(grove, n, record)
-
-
 def _hand_over(grove: Grove, n: int, request: create.Request) -> TakeResult:
     """Move the slot to the task's start point and bring its runtime in line. Callers hold
     slot n's lock and a lease on it."""
@@ -221,7 +208,7 @@ def _hand_over(grove: Grove, n: int, request: create.Request) -> TakeResult:
         git.switch(path, request.branch, create_from=request.start_sha)
     elif git.status(path).branch != request.branch:
         git.switch(path, request.branch)
-    _record_task_branch(grove, n, request.branch)
+    create.record_task_branch(grove, n, request.branch)
     links, _ = link_shared(grove, n)
     changes = links + write_local(grove, n)
     setup = steps.run_setup(grove, n)  # a slot whose setup stopped halfway is finished
