@@ -82,3 +82,132 @@ def query(port: int, sql: str, dbname: str = "app", host: str = "127.0.0.1") -> 
     ) as conn:
         cursor = conn.execute(sql)
         return cursor.fetchall() if cursor.description else []
+
+
+def postgres_serving(data: Path) -> list[int]:
+    """pids of live postmasters (not their backends, not zombies) serving `data`."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["name", "cwd", "status", "ppid"]):
+        try:
+            info = process.info
+            if "postgres" not in (info["name"] or "") or info["cwd"] != str(data):
+                continue
+            if info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            parent = psutil.Process(info["ppid"])
+            if "postgres" in parent.name() and parent.cwd() == str(data):
+                continue  # a backend of that postmaster
+            found.append(process.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+def postgres_under(root: Path) -> list[int]:
+    """pids of live postgres processes whose working directory is inside root, including
+    one whose folder was deleted under it (Linux shows it as `<path> (deleted)`)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["name", "cwd", "status"]):
+        try:
+            info = process.info
+            if "postgres" not in (info["name"] or "") or not info["cwd"]:
+                continue
+            if info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if info["cwd"] == str(root) or info["cwd"].startswith(str(root) + os.sep):
+                found.append(process.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+def gone(pid: int, wait: float = 0.0) -> bool:
+    """The process has exited (a zombie counts as exited), waiting up to `wait` seconds."""
+    import psutil
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def start_server(data: Path, bin_dir: Path) -> int:
+    """initdb and start a PostgreSQL on a free port (loopback, trust, no Unix socket), the
+    way a user's own server or a leftover of grove's would run; returns its port."""
+    subprocess.run(
+        [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port_base(1)
+    subprocess.run(
+        [
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(data.parent / f"{data.name}.log"),
+            "-o",
+            f"-p {port} -k '' -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return port
+
+
+def stop_server(data: Path, bin_dir: Path) -> None:
+    subprocess.run(
+        [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+        check=False,
+        capture_output=True,
+    )
+
+
+class HeldLock:
+    """An flock on `path` held by another process (fsio's locks are re-entrant within one
+    process, so only another process can make grove wait or back off)."""
+
+    SCRIPT = (
+        "import fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('locked', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+
+    def __init__(self, path: Path) -> None:
+        import sys
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.child = subprocess.Popen(
+            [sys.executable, "-c", self.SCRIPT, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.child.stdout is not None
+        assert self.child.stdout.readline().strip() == "locked"
+
+    def release(self) -> None:
+        if self.child.stdin and not self.child.stdin.closed:
+            self.child.stdin.close()
+        self.child.wait(timeout=30)
+
+    def __enter__(self) -> HeldLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

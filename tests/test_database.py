@@ -20,7 +20,9 @@ from pgutil import (
     port_free,
     query,
     require_unprivileged,
+    start_server,
     stop_all_clusters,
+    stop_server,
 )
 
 SEED_SQL = """
@@ -396,33 +398,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     require_unprivileged()
     bin_dir = find_bin(None, Path.cwd())
     data = tmp_path_factory.mktemp("server") / "data"
-    subprocess.run(
-        [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    port = free_port_base(1)
-    subprocess.run(
-        [
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-w",
-            "-l",
-            str(data.parent / "log"),
-            "-o",
-            f"-p {port} -k '' -c listen_addresses=127.0.0.1",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    port = start_server(data, bin_dir)
     yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    subprocess.run(
-        [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-        check=False,
-        capture_output=True,
-    )
+    stop_server(data, bin_dir)
 
 
 @pytest.fixture

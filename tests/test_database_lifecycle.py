@@ -13,12 +13,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from conftest import git, make_repo, write_config
 from grove.database.binaries import find_bin
-from pgutil import free_port_base, query, require_unprivileged, stop_all_clusters
+from pgutil import (
+    free_port_base,
+    gone,
+    postgres_serving,
+    postgres_under,
+    query,
+    require_unprivileged,
+    stop_all_clusters,
+)
 
 SEED_SQL = """
 CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL);
@@ -61,32 +68,6 @@ def spawn(cwd: Path, *args: str) -> subprocess.Popen[str]:
         text=True,
         env=dict(os.environ),
     )
-
-
-def postgres_serving(data: Path) -> list[int]:
-    """pids of live postmasters (not their children, not zombies) serving `data`."""
-    found = []
-    for process in psutil.process_iter(["name", "cwd", "status", "ppid"]):
-        try:
-            info = process.info
-            if "postgres" not in (info["name"] or "") or info["cwd"] != str(data):
-                continue
-            if info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            parent = psutil.Process(info["ppid"])
-            if "postgres" in parent.name() and parent.cwd() == str(data):
-                continue  # a backend of that postmaster
-            found.append(process.pid)
-        except psutil.Error:
-            continue
-    return found
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def test_two_db_starts_at_once_clone_once_and_both_succeed(work: Path, grove) -> None:
@@ -174,15 +155,18 @@ def test_a_seed_that_hangs_is_stopped_and_leaves_no_server(work: Path, grove) ->
 def test_a_build_killed_mid_seed_is_cleaned_up_by_the_next_create(
     work: Path, grove, tmp_path: Path
 ) -> None:
-    gate = tmp_path / "gate"
-    configure(work, seed=f"while [ ! -e {gate} ]; do sleep 0.05; done")
+    gate, seeding = tmp_path / "gate", tmp_path / "seeding"
+    configure(work, seed=f"touch {seeding}; while [ ! -e {gate} ]; do sleep 0.05; done")
     victim = spawn(work, "create")
     building = work / ".git" / "grove" / "pg" / "template.building" / "data"
     deadline = time.monotonic() + 60
-    while not postgres_serving(building):
-        assert time.monotonic() < deadline, "the build never started its postgres"
+    # The seed runs once the build's server is up (initdb's own short-lived postgres
+    # processes, which also run in that folder, are gone by then).
+    while not seeding.exists():
+        assert time.monotonic() < deadline, "the build never reached its seed"
         time.sleep(0.05)
     stray = postgres_serving(building)
+    assert len(stray) == 1
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert postgres_serving(building) == stray  # kill -9 left it running
@@ -190,3 +174,27 @@ def test_a_build_killed_mid_seed_is_cleaned_up_by_the_next_create(
     again = grove("create", "--json")
     assert again.code == 0, again.out
     assert all(gone(pid) for pid in stray)
+
+
+def test_a_drop_and_a_start_at_once_never_leave_a_server_on_deleted_files(
+    work: Path, grove
+) -> None:
+    """Whichever runs first, neither crashes, and the database ends either up and serving
+    its own folder, or gone with no server left running on its deleted files."""
+    base = configure(work)
+    assert grove("create", "--json").code == 0
+    slot = work / ".git" / "grove" / "pg" / "slot-1"
+    for _ in range(4):
+        drop, start = spawn(work, "db", "drop", "1", "--yes"), spawn(work, "db", "start", "1")
+        results = [p.communicate(timeout=120) for p in (drop, start)]
+        assert drop.returncode == 0, results
+        # `db start` decides between start and provision before it takes the database's
+        # lock, so a drop that lands in between makes it refuse, clearly; never a crash.
+        if start.returncode != 0:
+            assert start.returncode == 1, results
+            assert "has no database yet" in json.loads(results[1][0])["error"]["message"]
+        if (slot / "ready.json").exists():
+            assert len(postgres_serving(slot / "data")) == 1
+            assert query(base + 1, "SELECT count(*) FROM users") == [(50,)]
+        else:
+            assert postgres_under(slot) == []

@@ -5,10 +5,13 @@ slot (data under git's common dir, so `git status` stays clean); server mode giv
 slot its own database on a server the user already runs. Either way the seed runs once,
 against the template, and slots are copies of it.
 
-Every change to one slot's database runs under that slot's database lock and re-checks
-what it finds there, so two `db start 1` or two `db reset 1` at once run one after the
-other. A slot's database belongs to the worktree that made it (`owner`): a new worktree
-with a reused number never gets the old one's rows.
+The functions here are what callers use; each dispatches to `backend(grove)`. Every
+change to one slot's database (provision, start, stop, reset, delete) runs under that
+slot's database lock (`locks.py`) and the backend re-checks what it finds there, so two
+`db start 1` or two `db reset 1` at once run one after the other. A slot's database
+belongs to the worktree that made it (`owner`): a new worktree with a reused number never
+gets the old one's rows. A server is stopped before its folder is deleted, and
+`reap_orphans` stops the ones a crash left behind.
 """
 
 from __future__ import annotations
@@ -17,20 +20,12 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
-from grove import fsio
 from grove.database.backend import Backend, DbStatus, Orphan, Provisioned, TemplateReport
-from grove.database.binaries import find_bin
-from grove.database.cluster_mode import ClusterBackend, pg_root
-from grove.database.seeding import (
-    TEMPLATE_LOCK_TIMEOUT,
-    migrate_status,
-    optional_bin,
-    run_migrations,
-)
+from grove.database.cluster import Cluster
+from grove.database.cluster_mode import ClusterBackend
+from grove.database.locks import pg_root, slot_lock, template_lock
+from grove.database.seeding import migrate_status, run_migrations
 from grove.database.server_mode import ServerBackend
 from grove.dbtarget import (
     Target,
@@ -44,12 +39,15 @@ from grove.errors import DatabaseError
 from grove.slots import Grove
 
 __all__ = [
+    "Backend",
     "DbStatus",
     "Orphan",
     "Provisioned",
     "Target",
     "TemplateReport",
+    "backend",
     "check_port",
+    "cluster",
     "config_of",
     "database_name",
     "delete",
@@ -73,21 +71,15 @@ __all__ = [
     "template_name",
 ]
 
-SLOT_LOCK_TIMEOUT = 900.0
-
 
 def backend(grove: Grove) -> Backend:
+    """The backend for [database] mode."""
     return ClusterBackend(grove) if config_of(grove).mode == "cluster" else ServerBackend(grove)
 
 
-@contextmanager
-def _slot_lock(grove: Grove, n: int, purpose: str) -> Iterator[None]:
-    with fsio.exclusive_lock(
-        pg_root(grove) / "locks" / f"slot-{n}.lock",
-        SLOT_LOCK_TIMEOUT,
-        f"slot {n}'s database: {purpose}",
-    ):
-        yield
+def cluster(grove: Grove, n: int | None) -> Cluster:
+    """Slot n's cluster folder in cluster mode (None: the template)."""
+    return ClusterBackend(grove).cluster(n)
 
 
 def seed_digest(grove: Grove) -> str:
@@ -111,9 +103,7 @@ def ensure_template(grove: Grove, rebuild: bool = False) -> TemplateReport:
         digest = seed_digest(grove)
         if chosen.template_current(digest):  # the common case, checked without the lock
             return TemplateReport(False, digest, time.monotonic() - started)
-    with fsio.exclusive_lock(
-        pg_root(grove) / "template.lock", TEMPLATE_LOCK_TIMEOUT, "building the database template"
-    ):
+    with template_lock(grove, "building the database template"):
         digest = seed_digest(grove)
         built = chosen.build_template(digest, rebuild)
     return TemplateReport(built, digest, time.monotonic() - started)
@@ -138,18 +128,18 @@ def provision(grove: Grove, n: int, owner: str | None = None) -> Provisioned:
     runs."""
     started_at = time.monotonic()
     where = target(grove, n)
-    with _slot_lock(grove, n, "provision"):
+    with slot_lock(grove, n, "provision"):
         cloned, started = backend(grove).provision(n, owner)
     return Provisioned(n, cloned, started, where.dbname, where.port, time.monotonic() - started_at)
 
 
 def start(grove: Grove, n: int) -> bool:
-    with _slot_lock(grove, n, "start"):
+    with slot_lock(grove, n, "start"):
         return backend(grove).start(n)
 
 
 def stop(grove: Grove, n: int) -> bool:
-    with _slot_lock(grove, n, "stop"):
+    with slot_lock(grove, n, "stop"):
         return backend(grove).stop(n)
 
 
@@ -159,19 +149,19 @@ def status(grove: Grove, n: int) -> DbStatus:
 
 def reset(grove: Grove, n: int, owner: str | None = None) -> None:
     """Back to the template's state: the slot's own changes to its database are dropped."""
-    with _slot_lock(grove, n, "reset"):
+    with slot_lock(grove, n, "reset"):
         backend(grove).reset(n, owner)
 
 
 def delete(grove: Grove, n: int) -> bool:
     """Stop and delete slot n's database. Callers guard main (slot 0)."""
-    with _slot_lock(grove, n, "delete"):
+    with slot_lock(grove, n, "delete"):
         return backend(grove).delete(n)
 
 
 def disown(grove: Grove, n: int) -> None:
     """Kept for the next worktree with slot number n (`remove --keep-db`)."""
-    with _slot_lock(grove, n, "keep"):
+    with slot_lock(grove, n, "keep"):
         backend(grove).disown(n)
 
 
@@ -181,20 +171,14 @@ def orphans(grove: Grove, keep: set[int]) -> list[Orphan]:
 
 
 def reap_orphans(grove: Grove, keep: set[int]) -> list[str]:
-    """Stop every orphan; returns what was stopped, for the command's notes."""
-    chosen = backend(grove)
-    stopped = []
-    for orphan in chosen.orphans(keep):
-        chosen.stop_orphan(orphan)
-        stopped.append(f"stopped pid {orphan.pid}: {orphan.why} ({orphan.folder.name})")
-    return stopped
+    """Stop every orphan (its data stays: deleting it is `remove`'s job); returns one line
+    per server stopped, for the command's notes. An orphan whose lock someone holds right
+    now (a slot being provisioned, a build under way) is left alone."""
+    return backend(grove).reap_orphans(keep)
 
 
 def psql_command(grove: Grove, n: int, args: list[str]) -> tuple[list[str], dict[str, str]]:
-    db = config_of(grove)
-    bin_dir: Path | None = (
-        find_bin(db.bin, grove.main) if db.mode == "cluster" else optional_bin(db, grove.main)
-    )
+    bin_dir = backend(grove).bin_dir()
     psql = str(bin_dir / "psql") if bin_dir else "psql"
     env = dict(os.environ)
     env.update(target(grove, n).env())

@@ -79,8 +79,10 @@ class Orphan:
 
 
 class Backend(ABC):
-    """One database mode. Callers serialise per slot (grove.database does); every method
-    re-checks the state it acts on, because another process may have acted first."""
+    """One database mode. grove.database calls provision, start, stop, reset, delete and
+    disown under slot n's database lock (`locks.slot_lock`), and build_template under the
+    template lock; every method re-checks the state it acts on, because another process may
+    have acted first."""
 
     def __init__(self, grove: Grove) -> None:
         self.grove = grove
@@ -101,31 +103,45 @@ class Backend(ABC):
         (cloned, started)."""
 
     @abstractmethod
-    def start(self, n: int) -> bool: ...
+    def start(self, n: int) -> bool:
+        """Slot n's server running; True when this call started it."""
 
     @abstractmethod
-    def stop(self, n: int) -> bool: ...
+    def stop(self, n: int) -> bool:
+        """Slot n's server stopped; True when this call stopped it."""
 
     @abstractmethod
-    def status(self, n: int) -> DbStatus: ...
+    def status(self, n: int) -> DbStatus:
+        """What is there now (read-only, no lock)."""
 
     @abstractmethod
     def reset(self, n: int, owner: str | None) -> None:
         """Back to the template's state, running."""
 
     @abstractmethod
-    def delete(self, n: int) -> bool: ...
+    def delete(self, n: int) -> bool:
+        """Slot n's database gone (its server stopped first); True when there was one."""
 
     @abstractmethod
     def disown(self, n: int) -> None:
         """Forget whose slot n's database is, so the next worktree with that number takes it
         (`remove --keep-db`)."""
 
+    @abstractmethod
+    def bin_dir(self) -> Path | None:
+        """PostgreSQL's bin folder (psql), when grove knows it."""
+
     def port_holder(self, n: int) -> str | None:
+        """Who holds slot n's port when it is not slot n's own server (modes that run
+        servers)."""
         return None
 
     def orphans(self, keep: set[int]) -> list[Orphan]:
+        """Servers this mode started that belong to no slot in `keep` and to no build in
+        progress (modes that run servers)."""
         return []
 
-    def stop_orphan(self, orphan: Orphan) -> None:  # noqa: B027  (most modes have none)
-        """Stop an orphan this mode reported."""
+    def reap_orphans(self, keep: set[int]) -> list[str]:
+        """Stop every orphan (its data stays: deleting is `remove`'s); one line per server
+        stopped."""
+        return []

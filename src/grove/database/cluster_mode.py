@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
+import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from grove import fsio, output, ports
@@ -10,16 +15,14 @@ from grove.database import seeding
 from grove.database.backend import Backend, DbStatus, Orphan
 from grove.database.binaries import find_bin
 from grove.database.cluster import Cluster
+from grove.database.locks import pg_root, slot_lock_path, template_lock, template_lock_path
 from grove.dbtarget import Target, target
 from grove.errors import DatabaseError
 from grove.slots import Grove
 
 TEMPLATE = "template"
 BUILDING = "template.building"
-
-
-def pg_root(grove: Grove) -> Path:
-    return grove.state_dir / "pg"
+OLD = "template.old"
 
 
 def _free_port() -> int:
@@ -29,9 +32,12 @@ def _free_port() -> int:
 
 
 class ClusterBackend(Backend):
+    def bin_dir(self) -> Path:
+        return find_bin(self.db.bin, self.grove.main)
+
     def cluster(self, n: int | None) -> Cluster:
         folder = pg_root(self.grove) / (TEMPLATE if n is None else f"slot-{n}")
-        return Cluster(folder, find_bin(self.db.bin, self.grove.main))
+        return Cluster(folder, self.bin_dir())
 
     def template_current(self, digest: str) -> bool:
         # The marker is written last, after the template is complete, so a matching digest
@@ -44,8 +50,9 @@ class ClusterBackend(Backend):
         if not rebuild and self.template_current(digest):
             return False
         building = Cluster(pg_root(self.grove) / BUILDING, current.bin)
-        # A build killed mid-way may have left its postgres running on that folder.
-        _stop_quietly(building)
+        # A build killed mid-way (kill -9) may have left its postgres running on that
+        # folder; we hold the template lock, so no live builder owns it.
+        stop_before_delete(building)
         fsio.remove_tree(building.root)
         output.narrate("building the database template (runs the seed once)")
         try:
@@ -67,18 +74,19 @@ class ClusterBackend(Backend):
             building.stop()
             building.write_marker(digest=digest)
         except BaseException:
-            try:
-                _stop_quietly(building)
-            finally:
+            # A failed, timed-out or interrupted seed: its postgres stops before its folder
+            # goes. If it will not stop, the folder stays for the next build to deal with.
+            with contextlib.suppress(DatabaseError):
+                stop_before_delete(building)
                 fsio.remove_tree(building.root)
             raise
-        old = pg_root(self.grove) / "template.old"
-        _stop_quietly(Cluster(old, current.bin))
-        fsio.remove_tree(old)
+        old = Cluster(pg_root(self.grove) / OLD, current.bin)
+        stop_before_delete(old)
+        fsio.remove_tree(old.root)
         if current.root.exists():
-            current.root.rename(old)
+            current.root.rename(old.root)
         building.root.rename(current.root)
-        fsio.remove_tree(old)
+        fsio.remove_tree(old.root)
         return True
 
     def port_holder(self, n: int) -> str | None:
@@ -113,23 +121,20 @@ class ClusterBackend(Backend):
             self._clone(slot_cluster, owner)
             cloned = True
         elif owner is not None and slot_cluster.read_marker().get("owner") is None:
+            # Made by an older grove, or kept on purpose (`remove --keep-db`): adopted.
             slot_cluster.write_marker(**{**slot_cluster.read_marker(), "owner": owner})
         return cloned, self.start(n)
 
     def _clone(self, slot_cluster: Cluster, owner: str | None) -> None:
         template = self.cluster(None)
-        with fsio.exclusive_lock(
-            pg_root(self.grove) / "template.lock",
-            seeding.TEMPLATE_LOCK_TIMEOUT,
-            "cloning the database template",
-        ):
+        with template_lock(self.grove, "cloning the database template"):
             if not template.ready():
                 raise DatabaseError(
                     "the database template is missing", hint="`grove db reseed` builds it"
                 )
-            # Leftovers of a crash mid-clone never carried the ready marker: start over,
-            # after stopping any postgres still running on them.
-            _stop_quietly(slot_cluster)
+            # Whatever is there (an earlier database, the leftovers of a crash mid-clone)
+            # goes: its postgres first, then the marker, so it never looks ready again.
+            stop_before_delete(slot_cluster)
             slot_cluster.marker.unlink(missing_ok=True)
             fsio.remove_tree(slot_cluster.data)
             slot_cluster.root.mkdir(parents=True, exist_ok=True)
@@ -142,7 +147,7 @@ class ClusterBackend(Backend):
             slot_cluster.write_marker(**fields)
 
     def _discard(self, slot_cluster: Cluster) -> None:
-        slot_cluster.stop()
+        stop_before_delete(slot_cluster)
         slot_cluster.marker.unlink(missing_ok=True)  # not ready from here on, even if rm stops
         fsio.remove_tree(slot_cluster.root)
 
@@ -177,10 +182,9 @@ class ClusterBackend(Backend):
         )
 
     def reset(self, n: int, owner: str | None) -> None:
-        slot_cluster = self.cluster(n)
-        slot_cluster.stop()
-        slot_cluster.marker.unlink(missing_ok=True)
-        self._clone(slot_cluster, owner)
+        # The clone stops the slot's postgres and replaces its data, only once the template
+        # is known to be there: a reset never leaves the slot with nothing.
+        self._clone(self.cluster(n), owner)
         self.start(n)
 
     def delete(self, n: int) -> bool:
@@ -198,35 +202,66 @@ class ClusterBackend(Backend):
             slot_cluster.write_marker(**marker)
 
     def orphans(self, keep: set[int]) -> list[Orphan]:
-        """Running postgres processes under pg/ that belong to no slot in `keep` and to no
-        build in progress."""
+        """Running postgres processes under pg/ that belong to no slot in `keep`, are not the
+        template, and are not a build in progress."""
         root = pg_root(self.grove)
         try:
             folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
         except OSError:
             return []
         found: list[Orphan] = []
-        bin_dir = find_bin(self.db.bin, self.grove.main)
+        bin_dir = self.bin_dir()
+        building: bool | None = None  # asked once, and only when it matters
         for folder in folders:
             name = folder.name
-            if name == TEMPLATE:
-                continue
-            if name.startswith("slot-") and name[5:].isdigit() and int(name[5:]) in keep:
-                continue
-            if name in (BUILDING, "template.old") and _build_in_progress(root):
+            if name == TEMPLATE or _slot_number(name) in keep:
                 continue
             pid = Cluster(folder, bin_dir).running_pid()
-            if pid is not None:
-                why = (
-                    "a template build that was interrupted"
-                    if name == BUILDING
-                    else ("a slot that no longer exists")
-                )
-                found.append(Orphan(folder, pid, why))
+            if pid is None:
+                continue
+            if name in (BUILDING, OLD):
+                if building is None:
+                    building = _template_lock_held(self.grove)
+                if building:
+                    continue
+                why = "a template build that was interrupted"
+            elif _slot_number(name) is not None:
+                why = "a slot that no longer exists"
+            else:
+                why = "a folder that is no slot of this grove"
+            found.append(Orphan(folder, pid, why))
         return found
 
-    def stop_orphan(self, orphan: Orphan) -> None:
-        _stop_quietly(Cluster(orphan.folder, find_bin(self.db.bin, self.grove.main)))
+    def reap_orphans(self, keep: set[int]) -> list[str]:
+        stopped = []
+        for orphan in self.orphans(keep):
+            cluster = Cluster(orphan.folder, self.bin_dir())
+            # Under the lock of whoever would be working there, taken without waiting: a
+            # slot or build someone is working on right now is no orphan; and nobody can
+            # start a new server there while this one is stopped.
+            with self._try_lock_for(orphan.folder.name) as free:
+                if not free or cluster.running_pid() != orphan.pid:
+                    continue
+                stop_before_delete(cluster)
+            stopped.append(f"stopped pid {orphan.pid}: {orphan.why} ({orphan.folder.name})")
+        return stopped
+
+    def _try_lock_for(self, name: str) -> AbstractContextManager[bool]:
+        n = _slot_number(name)
+        if n is not None:
+            return fsio.try_lock(slot_lock_path(self.grove, n), "stopping an orphaned postgres")
+        if name in (BUILDING, OLD):
+            return fsio.try_lock(
+                template_lock_path(self.grove), "stopping an interrupted template build"
+            )
+        return contextlib.nullcontext(True)
+
+
+def _slot_number(folder_name: str) -> int | None:
+    number = folder_name.removeprefix("slot-")
+    if number != folder_name and number.isdigit():
+        return int(number)
+    return None
 
 
 def _owned_by(slot_cluster: Cluster, owner: str | None) -> bool:
@@ -234,21 +269,45 @@ def _owned_by(slot_cluster: Cluster, owner: str | None) -> bool:
     return owner is None or recorded is None or recorded == owner
 
 
-def _build_in_progress(root: Path) -> bool:
-    with fsio.try_lock(root / "template.lock", "checking for a template build") as free:
+def _template_lock_held(grove: Grove) -> bool:
+    """Another process holds the template lock (a build, or a clone, is under way)."""
+    with fsio.try_lock(template_lock_path(grove), "checking for a template build") as free:
         return not free
 
 
-def _stop_quietly(cluster: Cluster) -> None:
-    """Stop a postgres running on this folder, if any (a folder about to be deleted)."""
-    if not (cluster.data / "postmaster.pid").exists():
-        return
-    try:
-        cluster.stop()
-    except DatabaseError:
-        pid = cluster.running_pid()
-        if pid is not None:
-            import os
-            import signal
+STOP_WAIT = 10.0
 
-            os.kill(pid, signal.SIGQUIT)  # postgres's immediate shutdown
+
+def stop_before_delete(cluster: Cluster) -> None:
+    """Stop the postgres running on this folder, if any, because the folder is about to be
+    deleted: a server is never left running on deleted files. `pg_ctl stop` first; if that
+    fails, SIGQUIT (postgres's immediate shutdown), then SIGKILL. Raises DatabaseError when
+    the server is still running after all that (the caller must not delete the folder)."""
+    if cluster.running_pid() is None:
+        return
+    with contextlib.suppress(DatabaseError):
+        cluster.stop()
+    for sig in (signal.SIGQUIT, signal.SIGKILL):
+        pid = cluster.running_pid()
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        if _wait_stopped(cluster):
+            return
+    pid = cluster.running_pid()
+    if pid is not None:
+        raise DatabaseError(
+            f"PostgreSQL (pid {pid}) on {cluster.root} does not stop, so grove leaves its "
+            "folder alone",
+            hint=f"stop pid {pid}, then run the command again",
+        )
+
+
+def _wait_stopped(cluster: Cluster) -> bool:
+    deadline = time.monotonic() + STOP_WAIT
+    while time.monotonic() < deadline:
+        if cluster.running_pid() is None:
+            return True
+        time.sleep(0.05)
+    return False

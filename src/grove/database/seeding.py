@@ -14,8 +14,6 @@ from grove.dbtarget import Target, config_of, target
 from grove.errors import DatabaseError
 from grove.slots import Grove
 
-TEMPLATE_LOCK_TIMEOUT = 900.0
-
 
 def optional_bin(db: DatabaseConfig, main: Path) -> Path | None:
     try:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from grove import fsio, output
+from pathlib import Path
+
+from grove import output
 from grove.database import seeding, server
 from grove.database.backend import Backend, DbStatus
+from grove.database.locks import template_lock
 from grove.dbtarget import Target, database_name, server_address, target, template_name
 from grove.errors import DatabaseError
 
 
 class ServerBackend(Backend):
+    def bin_dir(self) -> Path | None:
+        return seeding.optional_bin(self.db, self.grove.main)
+
     def template_current(self, digest: str) -> bool:
         return False  # asking the server costs a connection: build_template checks
 
@@ -23,7 +29,7 @@ class ServerBackend(Backend):
         server.create_database(address, name)
         where = Target(address.host, address.port, address.user, address.password, name)
         try:
-            seeding.run_seed(self.grove, where, seeding.optional_bin(self.db, self.grove.main))
+            seeding.run_seed(self.grove, where, self.bin_dir())
         except BaseException:
             server.drop_database(address, name)
             raise
@@ -34,11 +40,7 @@ class ServerBackend(Backend):
         address = server_address(self.grove)
         name = database_name(self.db, n)
         # Nobody may be connected to the template while it is copied: one clone at a time.
-        with fsio.exclusive_lock(
-            self.grove.state_dir / "pg" / "template.lock",
-            seeding.TEMPLATE_LOCK_TIMEOUT,
-            "cloning the database template",
-        ):
+        with template_lock(self.grove, "cloning the database template"):
             server.create_database(address, name, template_name(self.db))
         if owner is not None:
             server.mark_owner(address, name, owner)
@@ -74,7 +76,13 @@ class ServerBackend(Backend):
         return DbStatus(n, self.db.mode, exists, running, where.dbname, where.host, where.port)
 
     def reset(self, n: int, owner: str | None) -> None:
-        server.drop_database(server_address(self.grove), database_name(self.db, n))
+        address = server_address(self.grove)
+        # Checked before the drop: a reset never leaves the slot with no database at all.
+        if not server.database_exists(address, template_name(self.db)):
+            raise DatabaseError(
+                "the database template is missing", hint="`grove db reseed` builds it"
+            )
+        server.drop_database(address, database_name(self.db, n))
         self._clone(n, owner)
 
     def disown(self, n: int) -> None:
