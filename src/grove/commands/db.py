@@ -99,7 +99,7 @@ def drop(grove: Grove, n: int, yes: bool) -> ActionResult:
             f"dropping {what} deletes its data for good",
             hint=f"`grove db drop {n} --yes` if you mean it",
         )
-    dropped = database.delete(grove, n)
+    dropped = slot_database.drop(grove, n)
     return ActionResult(
         "drop", [{"slot": n, "result": "dropped" if dropped else "no database", "changed": dropped}]
     )

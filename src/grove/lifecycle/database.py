@@ -12,20 +12,27 @@ from grove.slots import Grove, existing_slot
 
 
 def start(grove: Grove, n: int) -> dict[str, Any]:
+    """Slot n's database up: cloned first when it has none. One call decides, under the
+    database's own lock, so a drop or another start in between cannot make it fail."""
     from grove import database
 
     with slot_lock(grove, n, "db start"):
-        if not database.status(grove, n).provisioned:
-            existing_slot(grove, n)
-            database.ensure_template(grove)
-            provisioned = database.provision(grove, n, steps.slot_identity(grove, n, create=True))
-            return {
-                "slot": n,
-                "result": "cloned and started",
-                "changed": provisioned.cloned or provisioned.started,
-            }
-        started = database.start(grove, n)
-    return {"slot": n, "result": "started" if started else "already running", "changed": started}
+        existing_slot(grove, n)
+        database.ensure_template(grove)
+        made = database.provision(grove, n, steps.slot_identity(grove, n, create=True))
+    if made.cloned:
+        result = "cloned and started"
+    else:
+        result = "started" if made.started else "already running"
+    return {"slot": n, "result": result, "changed": made.cloned or made.started}
+
+
+def drop(grove: Grove, n: int) -> bool:
+    """Delete slot n's database, under the slot's lock (never mid-take or mid-reset)."""
+    from grove import database
+
+    with slot_lock(grove, n, "db drop"):
+        return database.delete(grove, n)
 
 
 def reset(grove: Grove, n: int, caller: Caller) -> tuple[dict[str, Any], dict[str, Any]]:
