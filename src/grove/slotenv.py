@@ -65,6 +65,21 @@ def process_env(grove: Grove, n: int) -> dict[str, str]:
     return env
 
 
+@dataclass
+class CommandRun:
+    """A command grove ran in a slot as a child (`exec --json`, `compose --json`)."""
+
+    slot: int
+    command: list[str]
+    exit_code: int
+
+    def as_json(self) -> dict[str, object]:
+        return {"slot": self.slot, "command": self.command, "exit_code": self.exit_code}
+
+    def as_text(self) -> str:
+        return ""  # its output went to stderr as it ran
+
+
 @dataclass(frozen=True)
 class PreparedCommand:
     slot: int

@@ -8,8 +8,6 @@ in the process.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from typing import Any
 
 from grove import proc, slotenv
 from grove.checks.services import compose_project
@@ -17,19 +15,6 @@ from grove.errors import UsageError
 from grove.slots import Grove, existing_slot
 
 USAGE = "grove compose [N] -- up -d"
-
-
-@dataclass
-class ComposeResult:
-    slot: int
-    command: list[str]
-    exit_code: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {"slot": self.slot, "command": self.command, "exit_code": self.exit_code}
-
-    def as_text(self) -> str:
-        return ""
 
 
 def command(grove: Grove, n: int | None, args: list[str]) -> tuple[int, list[str]]:
@@ -50,10 +35,10 @@ def replace_process(grove: Grove, n: int | None, args: list[str]) -> None:
     proc.replace_process(prepared.program, argv, prepared.env, prepared.path)
 
 
-def run_child(grove: Grove, n: int | None, args: list[str]) -> ComposeResult:
+def run_child(grove: Grove, n: int | None, args: list[str]) -> slotenv.CommandRun:
     n, argv = command(grove, n, args)
     prepared = slotenv.prepare_command(grove, n, argv, USAGE)
     code = proc.run_forwarding_signals(
         [prepared.program, *argv[1:]], prepared.path, prepared.env, sys.stderr.fileno()
     )
-    return ComposeResult(n, argv, code)
+    return slotenv.CommandRun(n, argv, code)

@@ -3,24 +3,9 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from typing import Any
 
 from grove import proc, slotenv
 from grove.slots import Grove
-
-
-@dataclass
-class ExecResult:
-    slot: int
-    command: list[str]
-    exit_code: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {"slot": self.slot, "command": self.command, "exit_code": self.exit_code}
-
-    def as_text(self) -> str:
-        return ""
 
 
 def replace_process(grove: Grove, n: int | None, command: list[str]) -> None:
@@ -29,10 +14,10 @@ def replace_process(grove: Grove, n: int | None, command: list[str]) -> None:
     proc.replace_process(prepared.program, command, prepared.env, prepared.path)
 
 
-def run_child(grove: Grove, n: int | None, command: list[str]) -> ExecResult:
+def run_child(grove: Grove, n: int | None, command: list[str]) -> slotenv.CommandRun:
     """For --json: run CMD as a child (its stdout on our stderr), forwarding signals."""
     prepared = slotenv.prepare_command(grove, n, command, "grove exec [N] -- CMD [ARGS...]")
     code = proc.run_forwarding_signals(
         [prepared.program, *command[1:]], prepared.path, prepared.env, sys.stderr.fileno()
     )
-    return ExecResult(prepared.slot, command, code)
+    return slotenv.CommandRun(prepared.slot, command, code)

@@ -280,16 +280,7 @@ def take_here(
                 registry.record(grove.state_dir, n, grove.here, label)
                 records.forget_slot(grove.state_dir, n)  # a reclaimed number starts afresh
             else:
-                current = leases.read(grove.state_dir, n)
-                if (
-                    current is not None
-                    and not current.stale
-                    and not current.held_by(label or None, pid)
-                ):
-                    raise Refused(
-                        f"slot {n} is already held by {current.describe()}",
-                        hint=f"`grove release {n}` ends that lease first",
-                    )
+                _refuse_another_holder(grove, n, label, pid)
                 held.enter_context(slot_lock_nowait(fresh, n))
             leases.write(grove.state_dir, replace(_taking(lease), slot=n))
             changes = create.converge_main(fresh)
@@ -326,6 +317,17 @@ def slot_lock_nowait(grove: Grove, n: int) -> ExitStack:
     return attempt
 
 
+def _refuse_another_holder(grove: Grove, n: int, label: str, pid: int | None) -> None:
+    """take --here of a slot another live task holds is refused. Callers hold the grove
+    lock."""
+    current = leases.read(grove.state_dir, n)
+    if current is not None and not current.stale and not current.held_by(label or None, pid):
+        raise Refused(
+            f"slot {n} is already held by {current.describe()}",
+            hint=f"`grove release {n}` ends that lease first",
+        )
+
+
 def _take_in_place(
     grove: Grove, n: int, label: str, pid: int | None, session: str | None
 ) -> TakeResult:
@@ -333,16 +335,7 @@ def _take_in_place(
     lease = leases.Lease.new(n, label, pid, session)
     with slot_lock(grove, n, "take --here"):
         with grove_lock(grove, "grove take --here"):
-            current = leases.read(grove.state_dir, n)
-            if (
-                current is not None
-                and not current.stale
-                and not current.held_by(label or None, pid)
-            ):
-                raise Refused(
-                    f"slot {n} is already held by {current.describe()}",
-                    hint=f"`grove release {n}` ends that lease first",
-                )
+            _refuse_another_holder(grove, n, label, pid)
             leases.write(grove.state_dir, _taking(lease))
         try:
             links, _ = link_shared(grove, n)
