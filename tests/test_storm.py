@@ -13,7 +13,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import psutil
+
 from conftest import git, grove_process, write_config
+from grove.database.binaries import find_bin
+from pgutil import postgres_under, require_unprivileged, stop_all_clusters
 
 SEED = 1207  # fixed, so a failure replays the same mix of commands
 AGENTS = 3
@@ -79,6 +83,7 @@ WORKER = textwrap.dedent(
             choice = rng.choice([
                 ("remove", n), ("release", n, "--reset"), ("switch", n, f"person-{k}"),
                 ("refresh", "--all"), ("create",), ("release", "--stale"), ("list",),
+                *[tuple(c.replace("N", n).split()) for c in json.loads(os.environ["EXTRA"])],
             ])
             code, body = grove(*choice)
             note("call", args=list(choice), code=code, error=body.get("error", {}).get("code"))
@@ -87,8 +92,8 @@ WORKER = textwrap.dedent(
 )
 
 
-def test_a_storm_of_mixed_commands_keeps_every_invariant(repo: Path, tmp_path: Path) -> None:
-    write_config(repo, "[grove]\nslots = 4\n[setup]\nrun = ['true']\n")
+def run_storm(repo: Path, tmp_path: Path, extra: list[str]) -> list[dict[str, object]]:
+    """Start the workers, wait for them, check what they saw; returns the final slots."""
     assert grove_process("create", cwd=repo).code == 0
     log = tmp_path / "storm.jsonl"
     rng = random.Random(SEED)
@@ -106,12 +111,12 @@ def test_a_storm_of_mixed_commands_keeps_every_invariant(repo: Path, tmp_path: P
                 str(DEADLINE),
                 str(log),
             ],
-            env=dict(os.environ),
+            env={**os.environ, "EXTRA": json.dumps(extra)},
         )
         for role in roles
     ]
     for worker in workers:
-        worker.wait(timeout=DEADLINE + 120)
+        worker.wait(timeout=DEADLINE + 180)
     events = [json.loads(line) for line in log.read_text().splitlines()]
     violations = [e for e in events if e["kind"] == "violation"]
     assert violations == []
@@ -123,14 +128,14 @@ def test_a_storm_of_mixed_commands_keeps_every_invariant(repo: Path, tmp_path: P
     # Afterwards, git and grove agree and every slot is whole.
     listed = grove_process("list", "--json", cwd=repo)
     assert listed.code == 0, listed.out + listed.err
-    slots = listed.json["slots"]
+    slots: list[dict[str, object]] = listed.json["slots"]
     registered = {
         Path(line.removeprefix("worktree ")).name
         for line in git(repo, "worktree", "list", "--porcelain").splitlines()
         if line.startswith("worktree ")
     }
-    assert {Path(s["path"]).name for s in slots} == registered
-    ports = [port["port"] for s in slots for port in s["ports"].values()]
+    assert {Path(str(s["path"])).name for s in slots} == registered
+    ports = [port["port"] for s in slots for port in s["ports"].values()]  # type: ignore[attr-defined]
     assert len(ports) == len(set(ports))
     assert all(s["lease"] is None for s in slots), "every agent released what it took"
     leftovers = [
@@ -140,3 +145,29 @@ def test_a_storm_of_mixed_commands_keeps_every_invariant(repo: Path, tmp_path: P
     ]
     assert leftovers == []
     assert not list((repo / ".git" / "grove").rglob("*.grove-tmp"))
+    return slots
+
+
+def test_a_storm_of_mixed_commands_keeps_every_invariant(repo: Path, tmp_path: Path) -> None:
+    write_config(repo, "[grove]\nslots = 4\n[setup]\nrun = ['true']\n")
+    run_storm(repo, tmp_path, [])
+
+
+def test_a_storm_with_databases_leaves_no_stray_postgres(repo: Path, tmp_path: Path) -> None:
+    require_unprivileged()
+    bin_dir = find_bin(None, repo)
+    write_config(
+        repo,
+        "[grove]\nslots = 4\n[setup]\nrun = ['true']\n"
+        "[database]\nseed = ['psql -q -c \"CREATE TABLE t (id int)\"']\n",
+    )
+    try:
+        slots = run_storm(repo, tmp_path, ["db reset N", "db start N"])
+        live = {int(str(s["slot"])) for s in slots}
+        pg = repo / ".git" / "grove" / "pg"
+        for pid in postgres_under(pg):
+            folder = Path(psutil.Process(pid).cwd()).parent.name
+            assert folder.startswith("slot-"), f"postgres {pid} serves {folder}"
+            assert int(folder.removeprefix("slot-")) in live, f"stray postgres for {folder}"
+    finally:
+        stop_all_clusters(repo.parent.parent, bin_dir)
