@@ -474,3 +474,23 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
     except OSError:
         return True
+
+
+def test_reset_never_follows_a_link_out_of_the_slot(repo: Path, grove, tmp_path) -> None:
+    """An agent makes apps/web an ignored symlink to any folder (git does not show it);
+    release --reset must not delete that folder's .next."""
+    write_config(repo, '[reset]\ndisposable = ["apps/web/.next"]\n')
+    grove("create")
+    slot = repo.parent / "myproject-wt1"
+    outside = tmp_path / "precious"
+    (outside / ".next").mkdir(parents=True)
+    (outside / ".next" / "keep.txt").write_text("not grove's")
+    (slot / "apps").mkdir()
+    (slot / "apps" / "web").symlink_to(outside)
+    with (repo / ".git" / "info" / "exclude").open("a") as exclude:
+        exclude.write("/apps/\n")
+    assert git(slot, "status", "--porcelain") == ""
+    done = grove("release", "1", "--reset", "--json")
+    assert done.code == 0, done.out
+    assert done.json["reset"]["removed"] == []
+    assert (outside / ".next" / "keep.txt").read_text() == "not grove's"
