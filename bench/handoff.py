@@ -777,7 +777,7 @@ class Rounds:
         fixture = self.fixture
         branch = f"task/{'p' if probe else 'a'}{tag}"
         take_args = ["take", "--branch", branch, "--label", "bench"]
-        release_args = ["release", str(SLOT), "--reset"]
+        release_args = ["release", str(SLOT), "--reset", "--label", "bench"]  # as the holder
         sync()
         if probe:
             took, answer = grove_probed(fixture, take_args)
