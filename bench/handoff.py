@@ -167,7 +167,7 @@ PROBES = (
     "grove.database:start",
     "grove.database:check_port",
     "grove.database:run_migrations",
-    "grove.database:_clone_cluster",
+    "grove.database.cluster_mode:ClusterBackend._clone",
     "grove.database.cluster:Cluster.stop",
     "grove.database.cluster:Cluster.start",
     "grove.steps:sync",
@@ -260,9 +260,7 @@ LABELS = {
     "grove.lifecycle.take:_hand_over": "hand the slot over",
     "grove.lifecycle.create:check_request": "check the request (`git rev-parse`, branch)",
     "grove.lifecycle.create:prepare_database": "database template up to date?",
-    "grove.database:ensure_template": (
-        "take the template lock (the first lock imports filelock), compare the seed digest"
-    ),
+    "grove.database:ensure_template": ("take the template lock, compare the seed digest"),
     "grove.database:seed_digest": "hash the seed inputs",
     "grove.fsio:write_atomic": "write a file (temp file, fsync, rename)",
     "grove.lifecycle.remove:risks": "work a reset would lose? (`git status`)",
@@ -279,7 +277,7 @@ LABELS = {
     "grove.database:start": "start the server if it is not running",
     "grove.database:check_port": "is the port free? (psutil)",
     "grove.database:run_migrations": "migrations (none configured)",
-    "grove.database:_clone_cluster": "replace the data folder with the template's",
+    "grove.database.cluster_mode:ClusterBackend._clone": "copy the template into the slot",
     "grove.database.cluster:Cluster.stop": "`pg_ctl stop -m fast`",
     "grove.database.cluster:Cluster.start": "`pg_ctl start -w`",
     "grove.steps:sync": "sync (database up; install if the lockfile changed)",
