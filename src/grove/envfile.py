@@ -159,6 +159,21 @@ def read_text(path: Path) -> str | None:
         ) from None
 
 
+MANAGED_FILE_LIMIT = 1 << 20  # a local file larger than this is a person's, not grove's
+
+
+def holds_only_managed_block(path: Path) -> bool:
+    """The file holds grove's managed block and nothing else a person wrote. An unreadable,
+    huge or broken file counts as a person's: nothing is deleted on a guess."""
+    try:
+        if path.stat().st_size > MANAGED_FILE_LIMIT:
+            return False
+        rest = replace_block(path.read_text(encoding="utf-8"), "")
+    except (OSError, UnicodeDecodeError, BrokenBlock):
+        return False
+    return not rest.strip()
+
+
 def merge(layers: Iterable[Mapping[str, str]]) -> dict[str, str]:
     """First definition wins, as dotenv loads files without overriding: pass local first."""
     merged: dict[str, str] = {}

@@ -107,11 +107,7 @@ def open_grove(cwd: Path | None = None, load_config: bool = True) -> Grove:
     common = location.common_dir.resolve()
     # With a separate git dir, git still lists the main worktree first.
     main = common.parent if common.name == ".git" else git.worktrees(location.toplevel)[0].path
-    store.check_folder(
-        common / "grove",
-        f"grove keeps its records in {common / 'grove'}: move the file away, then run the "
-        "command again",
-    )
+    store.check_state_dir(common / "grove")
     # config.py runs no git: it is handed git.tracked to refuse env files git tracks.
     cfg = config_mod.load(main, partial(git.tracked, main)) if load_config else Config(path=None)
     return Grove(

@@ -130,26 +130,12 @@ def leftover_of_removal(grove: Grove, path: Path) -> bool:
             if full.is_symlink():
                 if relative not in own_links:
                     return False
-            elif relative not in own_files or not _only_managed_block(full):
+            elif relative not in own_files or not envfile.holds_only_managed_block(full):
                 return False
         for name in dirs:
             if (Path(root) / name).is_symlink():
                 return False
     return True
-
-
-def _only_managed_block(path: Path) -> bool:
-    try:
-        if path.stat().st_size > 1 << 20:
-            return False
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    try:
-        rest = envfile.replace_block(text, "")
-    except envfile.BrokenBlock:
-        return False
-    return not rest.strip()
 
 
 def _candidates(grove: Grove, layout: Layout, request: Request) -> list[int]:

@@ -14,16 +14,8 @@ GROVE_LOCK_TIMEOUT = 120.0  # held only for short decisions
 SLOT_LOCK_TIMEOUT = 1800.0  # held through setup and database work on one slot
 
 
-def _check_state_dir(grove: Grove) -> None:
-    store.check_folder(
-        grove.state_dir,
-        f"grove keeps its records in {grove.state_dir}: move the file away, then run the "
-        "command again",
-    )
-
-
 def grove_lock(grove: Grove, purpose: str) -> AbstractContextManager[None]:
-    _check_state_dir(grove)
+    store.check_state_dir(grove.state_dir)
     return fsio.exclusive_lock(grove.lock_path, GROVE_LOCK_TIMEOUT, purpose)
 
 
@@ -32,7 +24,7 @@ def slot_lock_path(grove: Grove, n: int) -> Path:
 
 
 def slot_lock(grove: Grove, n: int, purpose: str) -> AbstractContextManager[None]:
-    _check_state_dir(grove)
+    store.check_state_dir(grove.state_dir)
     timeout = max(SLOT_LOCK_TIMEOUT, grove.config.step_timeout * 2)
     return fsio.exclusive_lock(slot_lock_path(grove, n), timeout, f"slot {n}: {purpose}")
 

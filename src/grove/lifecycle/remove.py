@@ -17,8 +17,6 @@ from grove.slots import Grove, discover, existing_slot, reread_registry
 from grove.state import leases, registry
 from grove.state import setup as records
 
-LOCAL_FILE_LIMIT = 1 << 20
-
 
 @dataclass
 class RemoveResult:
@@ -66,23 +64,13 @@ class RemoveResult:
 def _user_lines_in_local_files(grove: Grove, path: Path) -> list[str]:
     """Local files holding lines a person wrote (outside grove's block): grove cannot
     recreate those, so they are work."""
-    found = []
-    for name in grove.config.local_files:
-        local = path / name
-        if local.is_symlink() or not local.is_file():
-            continue
-        try:
-            if local.stat().st_size > LOCAL_FILE_LIMIT:
-                found.append(name)
-                continue
-            text = local.read_text(encoding="utf-8")
-            rest = envfile.replace_block(text, "")
-        except (OSError, UnicodeDecodeError, envfile.BrokenBlock):
-            found.append(name)
-            continue
-        if rest.strip():
-            found.append(name)
-    return found
+    return [
+        name
+        for name in grove.config.local_files
+        if (path / name).is_file()
+        and not (path / name).is_symlink()
+        and not envfile.holds_only_managed_block(path / name)
+    ]
 
 
 def risks(

@@ -34,6 +34,14 @@ def check_folder(path: Path, repair: str) -> None:
         raise damaged(path, "expected a folder", repair)
 
 
+def check_state_dir(state_dir: Path) -> None:
+    """`.git/grove` itself must be a folder: every record and lock lives in it."""
+    check_folder(
+        state_dir,
+        f"grove keeps its records in {state_dir}: move the file away, then run the command again",
+    )
+
+
 def read_json(path: Path, repair: str) -> Any | None:
     """The parsed record, or None when there is none. Anything else that is not a readable
     JSON document is damage."""
