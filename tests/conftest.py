@@ -16,7 +16,8 @@ import pytest
 
 from grove import config
 from grove.cli import main
-from pgutil import free_port_base
+from grove.database.binaries import find_bin
+from pgutil import free_port_base, require_unprivileged
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Grove Test",
@@ -227,3 +228,10 @@ def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     return log
+
+
+@pytest.fixture
+def bin_dir() -> Path:
+    """PostgreSQL's bin folder, for tests that run real servers (never as root)."""
+    require_unprivileged()
+    return find_bin(None, Path.cwd())

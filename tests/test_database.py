@@ -32,12 +32,6 @@ INSERT INTO users (name) SELECT 'user' || g FROM generate_series(1, 500) g;
 
 
 @pytest.fixture
-def bin_dir() -> Path:
-    require_unprivileged()
-    return find_bin(None, Path.cwd())
-
-
-@pytest.fixture
 def pg_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bin_dir: Path) -> Iterator[Path]:
     """A repo whose seed loads 500 users; ports picked free; every server stopped after."""
     main_dir = make_repo(tmp_path / "work", files={"db/seed.sql": SEED_SQL})

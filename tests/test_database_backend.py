@@ -15,7 +15,6 @@ import pytest
 
 from conftest import make_repo, write_config
 from grove import database
-from grove.database.binaries import find_bin
 from grove.database.cluster import Cluster
 from grove.errors import StepFailed
 from grove.slots import Grove, open_grove
@@ -26,7 +25,6 @@ from pgutil import (
     postgres_serving,
     postgres_under,
     query,
-    require_unprivileged,
     start_server,
     stop_all_clusters,
     stop_server,
@@ -37,12 +35,6 @@ CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL);
 INSERT INTO users (name) SELECT 'user' || g FROM generate_series(1, 50) g;
 """
 SEED = "psql -v ON_ERROR_STOP=1 -q -f db/seed.sql"
-
-
-@pytest.fixture
-def bin_dir() -> Path:
-    require_unprivileged()
-    return find_bin(None, Path.cwd())
 
 
 @pytest.fixture

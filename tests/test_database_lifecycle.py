@@ -16,14 +16,12 @@ from pathlib import Path
 import pytest
 
 from conftest import git, make_repo, write_config
-from grove.database.binaries import find_bin
 from pgutil import (
     free_port_base,
     gone,
     postgres_serving,
     postgres_under,
     query,
-    require_unprivileged,
     stop_all_clusters,
 )
 
@@ -31,12 +29,6 @@ SEED_SQL = """
 CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL);
 INSERT INTO users (name) SELECT 'user' || g FROM generate_series(1, 50) g;
 """
-
-
-@pytest.fixture
-def bin_dir() -> Path:
-    require_unprivileged()
-    return find_bin(None, Path.cwd())
 
 
 @pytest.fixture
