@@ -41,18 +41,24 @@ def test_no_command_prints_help(repo: Path, grove) -> None:
 def test_an_unexpected_error_exits_3_with_a_log_and_no_traceback(
     repo: Path, grove, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The exception's text never reaches the output or the log: a UnicodeDecodeError
+    carries the whole buffer it failed on, secrets included."""
     from grove.commands import list_
 
     def boom(_grove: object) -> None:
-        raise RuntimeError("simulated bug")
+        raise UnicodeDecodeError("utf-8", b"DB_PASSWORD=hunter2\xfc", 19, 20, "invalid")
 
     monkeypatch.setattr(list_, "run", boom)
     result = grove("list")
     assert result.code == 3
     assert "Traceback" not in result.err
-    log = Path(result.err.split("details in ")[1].strip())
-    assert "simulated bug" in log.read_text()
-    assert "Traceback" in log.read_text()
+    assert "UnicodeDecodeError" in result.err
+    assert "hunter2" not in result.out + result.err
+    log = Path(result.err.split("where it happened is in ")[1].strip())
+    assert "Traceback" in log.read_text() and "boom" in log.read_text()
+    assert "hunter2" not in log.read_text()
+    assert log.stat().st_mode & 0o777 == 0o600
     as_json = grove("list", "--json")
     assert as_json.code == 3
+    assert "hunter2" not in as_json.out + as_json.err
     assert json.loads(as_json.out)["error"]["code"] == "bug"

@@ -353,21 +353,36 @@ def _dispatch_db(grove: Grove, args: argparse.Namespace) -> tuple[output.Result,
     raise UsageError("grove db needs an action", hint="`grove db --help` lists them")
 
 
-def _crash_log(exc: BaseException) -> Path:
+def _crash_log(exc: BaseException) -> Path | None:
+    """Where the code failed (files, lines, functions) and the exception's type, never its
+    message or arguments: those can hold a file's bytes or a secret (a UnicodeDecodeError
+    carries the whole buffer it failed on). Written 0600 all the same."""
+    from grove import fsio
+
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "grove"
-    base.mkdir(parents=True, exist_ok=True)
     path = base / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    path.write_text(
-        f"grove {__version__}, python {sys.version.split()[0]}\nargv: {sys.argv}\n\n"
-        + "".join(traceback.format_exception(exc)),
-        encoding="utf-8",
+    frames = "".join(
+        f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n'
+        for frame in traceback.extract_tb(exc.__traceback__)
     )
+    try:
+        fsio.write_atomic(
+            path,
+            f"grove {__version__}, python {sys.version.split()[0]}\n"
+            f"command: grove {' '.join(sys.argv[1:2])}\n\n"
+            f"Traceback (most recent call last):\n{frames}{type(exc).__name__}\n",
+            mode=0o600,
+        )
+    except OSError:
+        return None
     return path
 
 
-def _emit(data: str, stream: Any) -> None:
+def _emit(data: str, stream: Any, raw: bool = False) -> None:
+    """Print a result. Text passes through output.safe (no control character from a label
+    or a file reaches the terminal); JSON is already escaped by json.dumps."""
     if data:
-        print(data, file=stream, flush=True)
+        print(data if raw else output.safe(data), file=stream, flush=True)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -438,7 +453,7 @@ def run(argv: list[str]) -> int:
     _refuse_ignored_flags(args)
     result, code = _dispatch(args)
     if args.json:
-        _emit(output.to_json(result.as_json()), sys.stdout)
+        _emit(output.to_json(result.as_json()), sys.stdout, raw=True)
     else:
         _emit(result.as_text(), sys.stdout)
     return code
@@ -451,11 +466,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(argv)
     except GroveError as exc:
         if want_json:
-            _emit(output.to_json(exc.as_json()), sys.stdout)
+            _emit(output.to_json(exc.as_json()), sys.stdout, raw=True)
         else:
-            print(f"grove: error: {exc.message}", file=sys.stderr)
+            _emit(f"grove: error: {exc.message}", sys.stderr)
             if exc.hint:
-                print(f"  hint: {exc.hint}", file=sys.stderr)
+                _emit(f"  hint: {exc.hint}", sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("grove: interrupted", file=sys.stderr)
@@ -463,11 +478,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
     except Exception as exc:
+        # The type only: an exception's text can carry file content (see _crash_log).
         log = _crash_log(exc)
-        message = f"unexpected error: {exc!r}; details in {log}"
+        message = f"unexpected error: {type(exc).__name__}" + (
+            f"; where it happened is in {log}" if log else ""
+        )
         if want_json:
             bug = {"code": "bug", "message": message, "hint": "please report it with the log"}
-            _emit(output.to_json({"error": bug}), sys.stdout)
+            _emit(output.to_json({"error": bug}), sys.stdout, raw=True)
         else:
-            print(f"grove: {message}", file=sys.stderr)
+            _emit(f"grove: {message}", sys.stderr)
         return 3

@@ -7,9 +7,11 @@ report "nothing changed" honestly and --dry-run can list without writing.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
-from grove import envfile, fsio, git
+from grove import envfile, fsio, git, output
 from grove.errors import ConfigError
 from grove.slotenv import managed_values
 from grove.slots import Grove
@@ -33,7 +35,11 @@ def link_target(grove: Grove, n: int, shared: str) -> str:
 
 
 def link_shared(grove: Grove, n: int, dry_run: bool = False) -> tuple[list[Change], list[str]]:
-    """Point every shared file in slot n at main's copy; back up a stray regular file."""
+    """Point every shared file in slot n at main's copy; back up a stray regular file.
+
+    Every step looks at and changes the slot's entries without following a link on the
+    way (fsio's *_inside functions): a folder the slot's content turned into a link is
+    refused, never written through."""
     changes: list[Change] = []
     notes: list[str] = []
     if n == 0:
@@ -41,33 +47,34 @@ def link_shared(grove: Grove, n: int, dry_run: bool = False) -> tuple[list[Chang
     slot_dir = grove.slot_path(n)
     tracked = git.tracked(slot_dir, list(grove.config.shared))
     for shared in grove.config.shared:
-        link = slot_dir / shared
         target = link_target(grove, n, shared)
         if shared in tracked:
             notes.append(f"slot {n}: {shared} is tracked by git, so it is not linked")
             continue
-        if not (grove.main / shared).exists():
+        if fsio.lstat_inside(grove.main, shared) is None:
             notes.append(f"{shared} does not exist in main, so slot {n} has no link to it yet")
             continue
-        if link.is_symlink():
-            if os.readlink(link) == target:
+        found = fsio.lstat_inside(slot_dir, shared)
+        if found is not None and stat.S_ISLNK(found.st_mode):
+            was = fsio.readlink_inside(slot_dir, shared)
+            if was == target:
                 continue
-            changes.append(Change(n, "relinked", shared, f"was -> {os.readlink(link)}"))
+            changes.append(Change(n, "relinked", shared, f"was -> {output.safe(was)}"))
             if not dry_run:
-                fsio.replace_symlink(link, target)
+                fsio.link_inside(slot_dir, shared, target)
             continue
-        if link.exists():
-            if link.is_dir():
+        if found is not None:
+            if stat.S_ISDIR(found.st_mode):
                 notes.append(f"slot {n}: {shared} is a folder, so it is not linked")
                 continue
             # The seed's failure: a copy instead of a link goes stale silently. Keep it.
-            backup = fsio.backup_path(link)
-            changes.append(Change(n, "backed-up", shared, f"regular file moved to {backup.name}"))
+            changes.append(Change(n, "backed-up", shared, "regular file moved aside"))
             if not dry_run:
-                fsio.move_aside(link)
+                backup = fsio.move_aside_inside(slot_dir, shared)
+                changes[-1] = Change(n, "backed-up", shared, f"regular file moved to {backup}")
         changes.append(Change(n, "linked", shared, f"-> {target}"))
         if not dry_run:
-            fsio.replace_symlink(link, target)
+            fsio.link_inside(slot_dir, shared, target)
     return changes, notes
 
 
@@ -79,10 +86,19 @@ def write_local(grove: Grove, n: int, dry_run: bool = False) -> list[Change]:
     return changes
 
 
+LOCAL_FILE_MODE = 0o600  # the block carries credentials (a database password, rewritten URLs)
+
+
 def _write_one_local(grove: Grove, n: int, name: str, dry_run: bool) -> list[Change]:
-    local = grove.slot_path(n) / name
-    if not local.parent.is_dir():
-        return []  # a package folder this slot's checkout does not have
+    slot_dir = grove.slot_path(n)
+    parent = str(Path(name).parent)
+    if parent != ".":
+        folder = fsio.lstat_inside(slot_dir, parent)
+        if folder is None:
+            return []  # a package folder this slot's checkout does not have
+        if not stat.S_ISDIR(folder.st_mode):
+            fsio.check_inside(slot_dir, name)  # raises UnsafePath naming the link
+            return []
     try:
         block = envfile.render_block(n, managed_values(grove, n))
     except envfile.UnsafeValue as exc:
@@ -90,12 +106,17 @@ def _write_one_local(grove: Grove, n: int, name: str, dry_run: bool) -> list[Cha
             f"{grove.config.path or 'grove.toml'}: [env.derived] {exc.key}: {exc.reason}",
             hint='write the value without " \\ ` $ or newlines',
         ) from None
-    if local.is_symlink():
+    local = slot_dir / name
+    found = fsio.lstat_inside(slot_dir, name)
+    if found is not None and stat.S_ISLNK(found.st_mode):
         raise ConfigError(
             f"{local} is a symlink; the local file must be the slot's own file",
             hint=f"remove the link and run `grove refresh {n}`",
         )
-    current = envfile.read_text(local) or ""
+    if found is not None and stat.S_ISDIR(found.st_mode):
+        envfile.read_text(local)  # raises UnreadableEnvFile: a folder where the file belongs
+    data = fsio.read_inside(slot_dir, name)
+    current = "" if data is None else envfile.decode(data, local)
     try:
         updated = envfile.replace_block(current, block)
     except envfile.BrokenBlock as exc:
@@ -103,11 +124,14 @@ def _write_one_local(grove: Grove, n: int, name: str, dry_run: bool) -> list[Cha
             f"{local}: {exc}",
             hint="restore the '# <<< grove' line or delete the block, then run `grove refresh`",
         ) from None
-    if updated == current:
+    loose = found is not None and found.st_mode & 0o077
+    if updated == current and not loose:
         return []
     action = "block-updated" if envfile.read_block(current) is not None else "block-written"
+    if updated == current:
+        action = "restricted"  # same content, but others could read it: made 0600
     if not dry_run:
-        fsio.write_atomic(local, updated)
+        fsio.write_inside(slot_dir, name, updated, LOCAL_FILE_MODE)
     return [Change(n, action, name)]
 
 

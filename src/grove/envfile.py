@@ -148,6 +148,12 @@ def read_text(path: Path) -> str | None:
         raise UnreadableEnvFile(
             f"{path} cannot be read ({exc.strerror})", details={"file": str(path)}
         ) from None
+    return decode(data, path)
+
+
+def decode(data: bytes, path: Path) -> str:
+    """An env file's bytes as text; an UnreadableEnvFile naming the file and line, never
+    the bytes, when they are not UTF-8."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -81,3 +81,10 @@ class DamagedState(GroveError):
 
     code = "damaged-state"
     exit_code = 2
+
+
+class UnsafePath(GroveError):
+    """A path grove would write or delete passes through a symlink (or a file where a folder
+    belongs). Content inside a slot may be hostile: grove never follows a link out of it."""
+
+    code = "unsafe-path"

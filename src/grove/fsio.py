@@ -7,7 +7,9 @@ one place.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -15,7 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from grove.errors import LockTimeout
+from grove.errors import LockTimeout, UnsafePath
 
 
 def write_atomic(path: Path, text: str, mode: int | None = None) -> None:
@@ -185,45 +187,15 @@ _CP_VARIANTS = (
 
 
 def copy_tree(source: Path, destination: Path) -> str:
-    """Copy a file or tree, copy-on-write where the file system allows it.
-
-    Never hard links, which would let one slot's install mutate another's tree. Copies into
-    a temp name first, so a crash leaves no half-copied tree under the real name. Returns
-    the method used; a copy that cannot be made is a GroveError naming the paths, never a
-    crash.
-    """
-    if destination.exists() or destination.is_symlink():
-        return "exists"
+    """Copy a file or tree grove owns (a template's data) to destination, copy-on-write
+    where the file system allows it. Never hard links, which would let one copy mutate
+    another. For anything inside a worktree use copy_into, which follows no link."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    tmp = destination.with_name(f".{destination.name}.grove-tmp")
-    remove_tree(tmp)
-    cp = shutil.which("cp")
-    failures: list[str] = []
-    for method, flags in _CP_VARIANTS if cp is not None else ():
-        from grove import proc
-
-        result = proc.run([str(cp), *flags, str(source), str(tmp)])
-        if result.returncode == 0:
-            os.replace(tmp, destination)
-            return method
-        last = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
-        failures.append(f"{method}: {last}")
-        remove_tree(tmp)
+    folder = os.open(destination.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        if source.is_dir() and not source.is_symlink():
-            shutil.copytree(source, tmp, symlinks=True)
-        else:
-            shutil.copy2(source, tmp, follow_symlinks=False)
-    except OSError as exc:
-        remove_tree(tmp)
-        from grove.errors import GroveError
-
-        raise GroveError(
-            f"cannot copy {source} to {destination}: {exc.strerror or exc}",
-            hint="check free space and permissions; " + "; ".join(failures),
-        ) from None
-    os.replace(tmp, destination)
-    return "copy"
+        return _copy_named(source, folder, destination.name, destination)
+    finally:
+        os.close(folder)
 
 
 def remove_tree(path: Path) -> None:
@@ -233,24 +205,255 @@ def remove_tree(path: Path) -> None:
         shutil.rmtree(path)
 
 
+# Paths inside a slot are walked one component at a time from an open folder, each opened
+# with O_NOFOLLOW, and the final step (create, rename, unlink) is made relative to the last
+# folder's descriptor. A link planted anywhere on the way, even after a check, cannot send a
+# write or a delete outside the slot: grove refuses instead of following it.
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _parts(relative: str) -> list[str]:
+    parts = [part for part in Path(relative).parts if part not in ("", ".")]
+    if not parts or Path(relative).is_absolute() or ".." in parts:
+        raise UnsafePath(
+            f"{relative!r}: expected a path inside the folder, without '..'",
+            details={"path": relative},
+        )
+    return parts
+
+
+def _refuse(root: Path, parts: list[str], upto: int) -> UnsafePath:
+    where = "/".join(parts[: upto + 1])
+    return UnsafePath(
+        f"{root}: {where} is a symlink or not a folder; grove does not follow links inside "
+        f"a worktree (one could lead outside it), so {'/'.join(parts)} was left alone",
+        hint=f"replace {where} with a real folder if it should be one",
+        details={"root": str(root), "component": where},
+    )
+
+
+@contextlib.contextmanager
+def _folder_of(root: Path, relative: str, make_parents: bool) -> Iterator[tuple[int, str]]:
+    """Yield (descriptor of the folder holding root/relative, final name). Raises
+    FileNotFoundError when a parent is missing and make_parents is False."""
+    parts = _parts(relative)
+    try:
+        fd = os.open(root, _DIR_FLAGS)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        raise UnsafePath(
+            f"{root} is a symlink or not a folder; grove does not follow it",
+            details={"root": str(root), "component": "."},
+        ) from None
+    try:
+        for index, part in enumerate(parts[:-1]):
+            try:
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not make_parents:
+                    raise
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o777, dir_fd=fd)
+                try:
+                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError:
+                    raise _refuse(root, parts, index) from None
+            except OSError as exc:
+                if isinstance(exc, PermissionError):
+                    raise
+                raise _refuse(root, parts, index) from None  # ELOOP (a link) or ENOTDIR
+            os.close(fd)
+            fd = child
+        yield fd, parts[-1]
+    finally:
+        os.close(fd)
+
+
+def _lstat_at(fd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def check_inside(root: Path, relative: str) -> None:
+    """Refuse (UnsafePath) when a folder on the way to root/relative is a link. A missing
+    folder is fine: nothing is there to follow."""
+    with contextlib.suppress(FileNotFoundError), _folder_of(root, relative, False):
+        pass
+
+
+def lstat_inside(root: Path, relative: str) -> os.stat_result | None:
+    """What root/relative is (a link is reported as a link), or None when it is missing;
+    UnsafePath when a folder on the way is a link."""
+    if relative in ("", "."):
+        return root.lstat()
+    try:
+        with _folder_of(root, relative, False) as (folder, name):
+            return _lstat_at(folder, name)
+    except FileNotFoundError:
+        return None
+
+
+def readlink_inside(root: Path, relative: str) -> str:
+    with _folder_of(root, relative, False) as (folder, name):
+        return os.readlink(name, dir_fd=folder)
+
+
+def read_inside(root: Path, relative: str) -> bytes | None:
+    """The bytes of root/relative, following no link on the way or at the end; None when
+    there is no such regular file."""
+    try:
+        with _folder_of(root, relative, False) as (folder, name):
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise _refuse(root, _parts(relative), len(_parts(relative)) - 1) from None
+                raise
+            with os.fdopen(fd, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    raise IsADirectoryError(errno.EISDIR, "not a regular file", relative)
+                return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def write_inside(
+    root: Path, relative: str, text: str, mode: int, make_parents: bool = False
+) -> None:
+    """Write root/relative atomically (temp file, fsync, rename), all relative to the
+    folder's descriptor. Refuses when the file itself is a link: grove writes a slot's own
+    file, never a link's target."""
+    with _folder_of(root, relative, make_parents) as (folder, name):
+        current = _lstat_at(folder, name)
+        if current is not None and stat.S_ISLNK(current.st_mode):
+            raise _refuse(root, _parts(relative), len(_parts(relative)) - 1)
+        tmp = f".{name}.{os.getpid()}.{secrets.token_hex(4)}.grove-tmp"
+        fd = os.open(
+            tmp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            mode,
+            dir_fd=folder,
+        )
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fchmod(handle.fileno(), mode)  # the umask must not widen or narrow it
+                os.fsync(handle.fileno())
+            os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=folder)
+            raise
+
+
+def link_inside(root: Path, relative: str, target: str) -> None:
+    """Point root/relative at target atomically; the folders on the way must be real."""
+    with _folder_of(root, relative, True) as (folder, name):
+        tmp = f".{name}.{os.getpid()}.{secrets.token_hex(4)}.grove-tmp"
+        os.symlink(target, tmp, dir_fd=folder)
+        try:
+            os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=folder)
+            raise
+
+
+def move_aside_inside(root: Path, relative: str) -> str:
+    """Rename root/relative to a timestamped backup beside it; returns the backup's name."""
+    with _folder_of(root, relative, False) as (folder, name):
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        backup, counter = f"{name}.grove-backup-{stamp}", 1
+        while _lstat_at(folder, backup) is not None:
+            backup, counter = f"{name}.grove-backup-{stamp}-{counter}", counter + 1
+        os.rename(name, backup, src_dir_fd=folder, dst_dir_fd=folder)
+        return backup
+
+
 def remove_inside(root: Path, relative: str) -> bool:
     """Delete root/relative, refusing to pass through a symlink on the way: a link planted
     in a slot (`apps/web -> /elsewhere`) must not turn a reset into a delete outside it.
-    Returns whether something was removed."""
-    current = root
-    parts = Path(relative).parts
-    for index, part in enumerate(parts):
-        current = current / part
-        try:
-            mode = current.lstat().st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            return False
-        last = index == len(parts) - 1
-        if not last and not stat.S_ISDIR(mode):
-            return False  # a link or a file where a folder should be: nothing of ours
-        if last:
-            if stat.S_ISDIR(mode):
-                shutil.rmtree(current)
+    A link at the end is removed itself, never its target. Returns whether something was
+    removed."""
+    try:
+        with _folder_of(root, relative, False) as (folder, name):
+            current = _lstat_at(folder, name)
+            if current is None:
+                return False
+            if stat.S_ISDIR(current.st_mode):
+                # rmtree with dir_fd walks by descriptors and never follows a link inside.
+                shutil.rmtree(name, dir_fd=folder)
             else:
-                current.unlink()  # a link itself, never its target
-    return True
+                os.unlink(name, dir_fd=folder)
+            return True
+    except FileNotFoundError:
+        return False
+
+
+def copy_into(source_root: Path, relative: str, destination_root: Path) -> str:
+    """Copy source_root/relative to destination_root/relative (copy-on-write where the file
+    system allows it), following no link on the way on either side. Copies into a temp name
+    first and renames, so a crash leaves no half-copied tree under the real name. Returns
+    the method used, or "exists" when the destination is already there."""
+    check_inside(source_root, relative)
+    source = source_root / relative
+    with _folder_of(destination_root, relative, True) as (folder, name):
+        return _copy_named(source, folder, name, destination_root / relative)
+
+
+def _copy_named(source: Path, folder: int, name: str, shown: Path) -> str:
+    if _lstat_at(folder, name) is not None:
+        return "exists"
+    tmp = f".{name}.grove-tmp"
+    _remove_at(folder, tmp)
+    method = _copy_to(source, folder, tmp, shown)
+    os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+    return method
+
+
+def _remove_at(folder: int, name: str) -> None:
+    found = _lstat_at(folder, name)
+    if found is not None and stat.S_ISDIR(found.st_mode):
+        shutil.rmtree(name, dir_fd=folder)
+    elif found is not None:
+        os.unlink(name, dir_fd=folder)
+
+
+def _copy_to(source: Path, folder: int, tmp: str, shown: Path) -> str:
+    cp = shutil.which("cp")
+    failures: list[str] = []
+    for method, flags in _CP_VARIANTS if cp is not None else ():
+        from grove import proc
+
+        # cp starts inside the checked folder (by descriptor) and writes a relative name.
+        result = proc.run([str(cp), *flags, str(source), tmp], cwd_fd=folder)
+        if result.returncode == 0:
+            return method
+        last = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+        failures.append(f"{method}: {last[:200]}")
+        _remove_at(folder, tmp)
+    try:
+        # No cp: Python copies by path. The folder was checked just above; this fallback
+        # is for systems without cp, not for a hostile race.
+        target = Path(f"/proc/self/fd/{folder}/{tmp}")
+        if not target.parent.exists():
+            target = shown.with_name(tmp)
+        if source.is_dir() and not source.is_symlink():
+            shutil.copytree(source, target, symlinks=True)
+        else:
+            shutil.copy2(source, target, follow_symlinks=False)
+    except OSError as exc:
+        _remove_at(folder, tmp)
+        from grove.errors import GroveError
+
+        raise GroveError(
+            f"cannot copy {source} to {shown}: {exc.strerror or exc}",
+            hint="check free space and permissions; " + "; ".join(failures),
+        ) from None
+    return "copy"

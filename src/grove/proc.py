@@ -50,8 +50,13 @@ def run(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     stdin: str | None = None,
+    cwd_fd: int | None = None,
 ) -> Completed:
-    """Run a command to completion and capture its output as text."""
+    """Run a command to completion and capture its output as text.
+
+    cwd_fd: an open folder to start in. The child changes into the folder itself, not a
+    path, so a link swapped into the path after grove checked it cannot redirect the child.
+    """
     proc = subprocess.run(
         list(argv),
         cwd=cwd,
@@ -61,6 +66,8 @@ def run(
         text=True,
         errors="replace",
         check=False,
+        pass_fds=(cwd_fd,) if cwd_fd is not None else (),
+        preexec_fn=(lambda: os.fchdir(cwd_fd)) if cwd_fd is not None else None,
     )
     return Completed(list(argv), proc.returncode, proc.stdout, proc.stderr)
 

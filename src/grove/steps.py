@@ -249,11 +249,11 @@ def sync(grove: Grove, n: int) -> SyncReport:
 
 
 def _copy_from_main(grove: Grove, n: int, relative: str, report: StepsReport) -> None:
-    source = grove.main / relative
-    if not source.exists():
+    # Both ends are worktrees agents write in: no link on the way is followed (fsio).
+    if fsio.lstat_inside(grove.main, relative) is None:
         report.notes.append(f"[setup] copy: {relative} does not exist in main; nothing copied")
         return
-    method = fsio.copy_tree(source, grove.slot_path(n) / relative)
+    method = fsio.copy_into(grove.main, relative, grove.slot_path(n))
     if method == "exists":
         report.notes.append(f"[setup] copy: {relative} already exists in slot {n}; kept")
 

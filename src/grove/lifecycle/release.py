@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from grove import converge, fsio, git, steps
-from grove.errors import Refused, UsageError
+from grove.errors import Refused, UnsafePath, UsageError
 from grove.lifecycle.holders import Caller, check_not_held
 from grove.lifecycle.locks import grove_lock, slot_lock
 from grove.lifecycle.remove import risks
@@ -30,6 +30,8 @@ class ReleaseResult:
                 lines.append("--force discarded: " + ", ".join(self.reset["discarded"]))
             if self.reset["removed"]:
                 lines.append("removed build output: " + ", ".join(self.reset["removed"]))
+            for kept in self.reset["kept"]:
+                lines.append(f"kept {kept['path']}: {kept['reason']}, not followed")
             if self.reset["database"]:
                 lines.append("database reset to the template")
         return "\n".join(lines) or "nothing to release"
@@ -61,10 +63,16 @@ def reset_slot(grove: Grove, n: int, start: str | None, caller: Caller) -> dict[
         record = steps.read_record(grove, n)
         if record.pop("task_branch", None) is not None:
             steps.write_record(grove, n, record)
-        removed = []
+        removed: list[str] = []
+        kept: list[dict[str, str]] = []
         for relative in grove.config.reset_disposable:
-            if fsio.remove_inside(slot.path, relative):
-                removed.append(relative)
+            try:
+                if fsio.remove_inside(slot.path, relative):
+                    removed.append(relative)
+            except UnsafePath as exc:
+                # A folder on the way is a link (the slot's content made it): what it leads
+                # to is not grove's to delete. The reset goes on; the answer says so.
+                kept.append({"path": relative, "reason": f"{exc.details['component']} is a link"})
         links, _ = converge.link_shared(grove, n)
         converge.write_local(grove, n)
         database_reset = False
@@ -80,6 +88,7 @@ def reset_slot(grove: Grove, n: int, start: str | None, caller: Caller) -> dict[
         "head": start_sha,
         "discarded": discarded if caller.force else [],
         "removed": removed,
+        "kept": kept,
         "database": database_reset,
         "synced": synced.as_json(),
         "relinked": [c.path for c in links],
