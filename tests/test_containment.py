@@ -230,3 +230,17 @@ def test_writers_work_on_real_folders(tree: tuple[Path, Path]) -> None:
     assert fsio.remove_inside(root, "a/b/new") is True
     assert not (root / "a/b/new").exists()
     assert not list(root.rglob("*.grove-tmp"))
+
+
+def test_agents_install_never_writes_through_a_linked_folder(
+    repo: Path, grove, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "settings.json").write_text('{"theirs": true}\n')
+    (repo / ".claude").symlink_to(outside)
+    result = grove("agents", "install", "--json")
+    assert result.code == 1, result.out
+    assert result.json["error"]["code"] == "unsafe-path"
+    assert sorted(p.name for p in outside.iterdir()) == ["settings.json"]
+    assert (outside / "settings.json").read_text() == '{"theirs": true}\n'

@@ -323,15 +323,17 @@ def read_inside(root: Path, relative: str) -> bytes | None:
 
 
 def write_inside(
-    root: Path, relative: str, text: str, mode: int, make_parents: bool = False
+    root: Path, relative: str, text: str, mode: int | None, make_parents: bool = False
 ) -> None:
     """Write root/relative atomically (temp file, fsync, rename), all relative to the
     folder's descriptor. Refuses when the file itself is a link: grove writes a slot's own
-    file, never a link's target."""
+    file, never a link's target. mode None keeps the file's mode (0644 for a new one)."""
     with _folder_of(root, relative, make_parents) as (folder, name):
         current = _lstat_at(folder, name)
         if current is not None and stat.S_ISLNK(current.st_mode):
             raise _refuse(root, _parts(relative), len(_parts(relative)) - 1)
+        if mode is None:
+            mode = stat.S_IMODE(current.st_mode) if current is not None else 0o644
         tmp = f".{name}.{os.getpid()}.{secrets.token_hex(4)}.grove-tmp"
         fd = os.open(
             tmp,

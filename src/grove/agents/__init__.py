@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,11 +59,20 @@ class FileChange:
         return data
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+def _read(grove: Grove, relative: str) -> str | None:
+    """A file install manages, read without following a link (main is a worktree agents
+    write in: `.claude` could lead anywhere); not UTF-8 is an error naming file and line."""
+    data = fsio.read_inside(grove.main, relative)
+    if data is None:
         return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UsageError(
+            f"{grove.main / relative}: not UTF-8 (line {line}); nothing was written",
+            hint="save it as UTF-8, then run the command again",
+        ) from None
 
 
 def _load_json(path: Path, text: str | None) -> dict[str, Any]:
@@ -310,8 +320,7 @@ def install(grove: Grove, agents: list[str], profile: str, dry_run: bool) -> Age
     manifest = read_manifest(grove)
     changes: list[FileChange] = []
     for relative, transform in desired(grove, agents, profile).items():
-        path = grove.main / relative
-        before = _read(path)
+        before = _read(grove, relative)
         changes.append(FileChange(relative, before, transform(before)))
     notes = [] if _on_path() else ["`grove` is not on PATH: agents and hooks call it by name"]
     if dry_run:
@@ -319,15 +328,12 @@ def install(grove: Grove, agents: list[str], profile: str, dry_run: bool) -> Age
     for change in changes:
         if change.action == "unchanged":
             continue
-        path = grove.main / change.path
         for parent in reversed(Path(change.path).parents[:-1]):
-            folder = grove.main / parent
-            if not folder.exists():
-                folder.mkdir()
+            if fsio.lstat_inside(grove.main, str(parent)) is None:
                 manifest["dirs"].append(str(parent))
         record = manifest["files"].setdefault(change.path, {"original": change.before})
         assert change.after is not None
-        fsio.write_atomic(path, change.after)
+        fsio.write_inside(grove.main, change.path, change.after, None, make_parents=True)
         record["installed"] = change.after
     manifest["agents"] = sorted(set(manifest.get("agents", [])) | set(agents))
     manifest["profile"] = profile
@@ -344,7 +350,7 @@ def uninstall(grove: Grove, dry_run: bool) -> AgentsResult:
     notes: list[str] = []
     for relative, record in manifest["files"].items():
         path = grove.main / relative
-        current = _read(path)
+        current = _read(grove, relative)
         if current == record.get("installed"):
             after = record.get("original")  # untouched since: restore the exact bytes
         elif relative == ".claude/settings.json" and current is not None:
@@ -364,15 +370,15 @@ def uninstall(grove: Grove, dry_run: bool) -> AgentsResult:
     if dry_run:
         return AgentsResult("uninstall", manifest.get("agents", []), profile, True, changes, notes)
     for change in changes:
-        path = grove.main / change.path
         if change.action == "delete":
-            path.unlink()
+            fsio.remove_inside(grove.main, change.path)
         elif change.action in ("create", "update"):
             assert change.after is not None
-            fsio.write_atomic(path, change.after)
+            fsio.write_inside(grove.main, change.path, change.after, None)
     for folder in sorted(manifest["dirs"], key=lambda d: -len(Path(d).parts)):
+        found = fsio.lstat_inside(grove.main, folder)
         target = grove.main / folder
-        if target.is_dir() and not any(target.iterdir()):
+        if found is not None and stat.S_ISDIR(found.st_mode) and not any(target.iterdir()):
             target.rmdir()
     (grove.state_dir / MANIFEST).unlink(missing_ok=True)
     return AgentsResult("uninstall", manifest.get("agents", []), profile, False, changes, notes)

@@ -79,9 +79,13 @@ def _check_link(grove: Grove, n: int, shared: str, link: Path, main_file: Path) 
 
 def _check_block(grove: Grove, n: int, local: Path, name: str) -> list[Finding]:
     fix = f"grove refresh {n}"
-    if not local.exists():
+    try:
+        text = envfile.read_text(local)
+    except envfile.UnreadableEnvFile as exc:
+        # Named with its line, never quoted: the row stays, the other checks still run.
+        return [error(n, "env.unreadable", exc.message, exc.hint or "save it as UTF-8")]
+    if text is None:
         return [error(n, "env.local-missing", f"{name} is missing", f"`{fix}` writes it")]
-    text = local.read_text(encoding="utf-8")
     block = envfile.read_block(text)
     if block is None:
         broken = envfile.BLOCK_BEGIN in text

@@ -62,11 +62,14 @@ def run(grove: Grove, n: int | None, fmt: str, reveal: bool) -> EnvResult:
     n = grove.resolve_slot(n)
     slot = existing_slot(grove, n)
     values = slotenv.managed_values(grove, n)
+    env = slotenv.slot_env(grove, n)
     # Rewritten shared values and database passwords carry credentials: masked like the rest.
     secret = {rule.key for rule in grove.config.rewrites} | {"PGPASSWORD"}
     if "PGPASSWORD" in values:
         secret.add("DATABASE_URL")
-    managed = set(values) - secret
-    return EnvResult(
-        n, slot.path, slotenv.slot_env(grove, n), managed, grove.config.ports_for(n), fmt, reveal
-    )
+    # Masking follows where the value came from, not the key's name: a key grove manages is
+    # shown only while the slot really sees grove's value. With the local file missing, or
+    # a user line overriding it, the value comes from elsewhere (the shared file, say a
+    # production URL) and is masked like any other.
+    managed = {key for key in set(values) - secret if env.get(key) == values[key]}
+    return EnvResult(n, slot.path, env, managed, grove.config.ports_for(n), fmt, reveal)
