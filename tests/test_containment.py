@@ -244,3 +244,15 @@ def test_agents_install_never_writes_through_a_linked_folder(
     assert result.json["error"]["code"] == "unsafe-path"
     assert sorted(p.name for p in outside.iterdir()) == ["settings.json"]
     assert (outside / "settings.json").read_text() == '{"theirs": true}\n'
+
+
+def test_chmod_never_follows_a_link(tree: tuple[Path, Path]) -> None:
+    root, outside = tree
+    (root / "a" / "link").symlink_to(outside / "b" / "file")
+    before = (outside / "b" / "file").stat().st_mode
+    with pytest.raises(UnsafePath):
+        fsio.chmod_inside(root, "a/link", 0o400)
+    assert (outside / "b" / "file").stat().st_mode == before
+    (root / "a" / "own").write_text("x")
+    fsio.chmod_inside(root, "a/own", 0o400)
+    assert stat.S_IMODE((root / "a" / "own").stat().st_mode) == 0o400

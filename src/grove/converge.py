@@ -169,9 +169,9 @@ def protect_shared(grove: Grove, dry_run: bool = False) -> list[Change]:
         return []
     changes: list[Change] = []
     for name in grove.config.shared:
-        path = grove.main / name
-        if path.is_file() and not path.is_symlink() and path.stat().st_mode & WRITE_BITS:
+        found = fsio.lstat_inside(grove.main, name)
+        if found is not None and stat.S_ISREG(found.st_mode) and found.st_mode & WRITE_BITS:
             changes.append(Change(0, "protected", name, "made read-only"))
             if not dry_run:
-                path.chmod(path.stat().st_mode & ~WRITE_BITS & 0o7777)
+                fsio.chmod_inside(grove.main, name, found.st_mode & ~WRITE_BITS & 0o7777)
     return changes

@@ -367,6 +367,22 @@ def link_inside(root: Path, relative: str, target: str) -> None:
             raise
 
 
+def chmod_inside(root: Path, relative: str, mode: int) -> None:
+    """Change root/relative's mode; a link on the way or at the end is refused."""
+    with _folder_of(root, relative, False) as (folder, name):
+        try:
+            # O_NOFOLLOW, then fchmod: a link swapped in after a check is refused (ELOOP).
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise _refuse(root, _parts(relative), len(_parts(relative)) - 1) from None
+        try:
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+
+
 def move_aside_inside(root: Path, relative: str) -> str:
     """Rename root/relative to a timestamped backup beside it; returns the backup's name."""
     with _folder_of(root, relative, False) as (folder, name):
