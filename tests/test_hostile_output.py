@@ -161,3 +161,17 @@ def test_a_label_with_escape_codes_is_shown_escaped(hostile: Path, grove) -> Non
     labels = [(s.get("lease") or {}).get("label") for s in listed.json["slots"]]
     assert ESC_LABEL in labels
     assert "\\u001b[31m" in listed.out
+
+
+def test_validate_names_each_file_it_cannot_decode(hostile: Path, grove) -> None:
+    if b"\xfc" not in (hostile / ".env").read_bytes():
+        pytest.skip("only the not-UTF-8 variant has such files")
+    result = grove("validate", "--all", "--json")
+    assert result.code == 1
+    unreadable = [f for f in result.json["findings"] if f["check"] == "env.unreadable"]
+    messages = sorted(f["message"] for f in unreadable)
+    assert len(messages) == 2, messages
+    assert messages[0].startswith(".env: not UTF-8 (line 4)")
+    assert messages[1].endswith(
+        "myproject-wt1/.env.local: not UTF-8 (line 10); its content is not shown"
+    )

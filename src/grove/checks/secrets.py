@@ -41,9 +41,25 @@ def check_secrets(grove: Grove, slots: list[int]) -> list[Finding]:
     findings: list[Finding] = []
     for n, path, shown in files_to_scan(grove, slots):
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            data = path.read_bytes()
         except OSError:
             continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # Readers disagree about such a file: say so by line, and still judge the rest.
+            # A slot's own files get this finding from the env checks.
+            if n is None:
+                line = data.count(b"\n", 0, exc.start) + 1
+                findings.append(
+                    error(
+                        n,
+                        "env.unreadable",
+                        f"{shown}: not UTF-8 (line {line}); its content is not shown",
+                        "save the file as UTF-8 (dotenv readers disagree about encodings)",
+                    )
+                )
+            text = data.decode("utf-8", errors="replace")
         for hit in secretscan.scan_text(
             text, path, security.allow, security.production_aws_accounts
         ):
