@@ -430,6 +430,8 @@ class Fixture:
             PGPORT=str(self.db_port),
             PGUSER="postgres",
             PGDATABASE=DB_NAME,
+            # grove's clusters take only the repository's password (issue 13).
+            PGPASSWORD=(self.repo / ".git" / "grove" / "pg" / "password").read_text().strip(),
         )
         return env
 

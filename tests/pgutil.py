@@ -74,11 +74,43 @@ def kill_postmaster(data: Path) -> int:
     raise RuntimeError(f"postgres children of {pid} did not exit")
 
 
-def query(port: int, sql: str, dbname: str = "app", host: str = "127.0.0.1") -> list[tuple]:
+def grove_password(inside: Path | None = None) -> str | None:
+    """The database password of the repository around `inside` (default: the current
+    folder), as grove keeps it for cluster mode; None when it has none."""
+    try:
+        common = subprocess.run(
+            ["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
+            cwd=inside or Path.cwd(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except subprocess.CalledProcessError:
+        return None
+    try:
+        return (Path(common) / "grove" / "pg" / "password").read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+def query(
+    port: int,
+    sql: str,
+    dbname: str = "app",
+    host: str = "127.0.0.1",
+    password: str | None = None,
+) -> list[tuple]:
+    """Run sql as postgres; the password defaults to the current repository's (grove's
+    clusters take nothing else)."""
     import psycopg
 
     with psycopg.connect(
-        host=host, port=port, user="postgres", dbname=dbname, autocommit=True
+        host=host,
+        port=port,
+        user="postgres",
+        password=password or grove_password(),
+        dbname=dbname,
+        autocommit=True,
     ) as conn:
         cursor = conn.execute(sql)
         return cursor.fetchall() if cursor.description else []

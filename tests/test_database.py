@@ -16,6 +16,7 @@ from conftest import git, make_repo, write_config
 from grove.database.binaries import find_bin
 from pgutil import (
     free_port_base,
+    grove_password,
     kill_postmaster,
     port_free,
     query,
@@ -80,7 +81,9 @@ def test_each_slot_gets_its_own_seeded_cluster_and_writes_stay_apart(pg_repo: Pa
     assert (pg_repo / ".git" / "grove" / "pg" / "slot-1" / "data" / "PG_VERSION").exists()
     assert git(pg_repo.parent / "myproject-wt1", "status", "--porcelain") == ""
     block = (pg_repo.parent / "myproject-wt1" / ".env.local").read_text()
-    assert f"DATABASE_URL=postgresql://postgres@127.0.0.1:{p1}/app\n" in block
+    password = grove_password(pg_repo)
+    assert f"DATABASE_URL=postgresql://postgres:{password}@127.0.0.1:{p1}/app\n" in block
+    assert f"PGPASSWORD={password}\n" in block
     assert f"PGPORT={p1}\n" in block
     assert "PGHOST=127.0.0.1\nPGPORT" in block
     assert "PGUSER=postgres\n" in block

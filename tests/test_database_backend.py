@@ -308,8 +308,8 @@ def test_a_build_folder_is_an_orphan_only_when_no_builder_holds_the_template_loc
 ) -> None:
     grove = cluster_grove(main_dir)
     building = Cluster(pg(main_dir) / "template.building", bin_dir)
-    building.initdb()
-    building.start(free_port_base(1))
+    building.initdb("test-password-0123456789abcdefghijkl")
+    building.start(free_port_base(1), "test-password-0123456789abcdefghijkl")
     pid = building.running_pid()
     assert pid is not None
     with HeldLock(pg(main_dir) / "template.lock"):  # a live build
@@ -344,8 +344,8 @@ def test_a_build_left_running_by_a_killed_builder_is_stopped_before_the_next_bui
 ) -> None:
     grove = cluster_grove(main_dir)
     stray = Cluster(pg(main_dir) / "template.building", bin_dir)
-    stray.initdb()
-    stray.start(free_port_base(1))
+    stray.initdb("test-password-0123456789abcdefghijkl")
+    stray.start(free_port_base(1), "test-password-0123456789abcdefghijkl")
     stray_pid = stray.running_pid()
     assert stray_pid is not None
     assert database.ensure_template(grove).built is True

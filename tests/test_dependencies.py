@@ -3,6 +3,7 @@ without it says how to get it; everything else, cluster mode included, works wit
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_repo, write_config
-from pgutil import free_port_base, require_unprivileged, stop_all_clusters
+from pgutil import free_port_base, grove_password, require_unprivileged, stop_all_clusters
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,6 +99,7 @@ def test_cluster_mode_needs_no_psycopg(
             capture_output=True,
             text=True,
             check=True,
+            env={**os.environ, "PGPASSWORD": grove_password(main_dir) or ""},
         )
         assert rows.stdout.strip() == "7"
     finally:

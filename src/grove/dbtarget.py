@@ -1,17 +1,29 @@
-"""Where a slot's database is: pure computation from the config, with no I/O.
+"""Where a slot's database is, and the credentials that open it.
 
-Kept apart from `grove.database` (which runs servers and user commands) so that a slot's
-environment (`slotenv`) can name its database without importing the machinery.
+Computed from the config; the one file read here is cluster mode's password (made once per
+repository, see `cluster_password`). Kept apart from `grove.database` (which runs servers
+and user commands) so that a slot's environment (`slotenv`) can name its database, password
+included, without importing the machinery.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
+from grove import fsio
 from grove.config import DatabaseConfig
 from grove.errors import ConfigError
 from grove.slots import Grove
+from grove.state import store
+
+CLUSTER_USER = "postgres"
+# token_urlsafe's alphabet, so the password needs no quoting in SQL, URLs or dotenv files.
+_PASSWORD_SHAPE = re.compile(r"[A-Za-z0-9_-]{32,256}")
 
 
 def config_of(grove: Grove) -> DatabaseConfig:
@@ -90,15 +102,70 @@ def server_address(grove: Grove) -> ServerAddress:
     return ServerAddress.parse(config_of(grove).url or "")
 
 
+def cluster_password_path(grove: Grove) -> Path:
+    # Beside the clusters (`database.locks.pg_root`): deleting `.git/grove/pg` to start
+    # over deletes the password with the databases it opens.
+    return grove.state_dir / "pg" / "password"
+
+
+def cluster_password(grove: Grove) -> str:
+    """The superuser password of every cluster of this repository (cluster mode).
+
+    Made on first use with `secrets.token_urlsafe` and kept in `.git/grove/pg/password`,
+    mode 0600, so other local users cannot read it. A lock makes two first uses at once agree
+    on one password. What it protects against: other users on the machine, who could
+    otherwise log in to a slot's server as superuser and run commands as this user (`COPY
+    ... TO PROGRAM`). What it does not: code running as this user (an agent, the app, a
+    dependency), which can read this file or the slot's local file, and root. Lost or
+    replaced, a new one is made, and each cluster takes it at its next start
+    (`Cluster.secure`).
+    """
+    path = cluster_password_path(grove)
+    found = _read_password(path)
+    if found is not None:
+        return found
+    with fsio.exclusive_lock(path.with_name("password.lock"), 60.0, "making the database password"):
+        found = _read_password(path)
+        if found is None:
+            found = secrets.token_urlsafe(32)
+            fsio.write_atomic(path, found + "\n", mode=0o600)
+    return found
+
+
+def _read_password(path: Path) -> str | None:
+    repair = (
+        f"delete {path}: grove makes a new password, each slot's database takes it at its "
+        "next start, and `grove refresh --all` writes it into the slots' local files"
+    )
+    store.check_folder(path.parent, repair)
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        raise store.damaged(path, "expected a regular file", repair)
+    try:
+        if info.st_mode & 0o077:
+            # Loosened by hand or by a copy: closed again before it is used.
+            path.chmod(0o600)
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        raise store.damaged(path, "cannot be read as text", repair) from None
+    if not _PASSWORD_SHAPE.fullmatch(text):
+        raise store.damaged(path, "not a password grove made", repair)  # never echoed
+    return text
+
+
 def target(grove: Grove, n: int) -> Target:
     db = config_of(grove)
     if db.mode == "cluster":
         port = grove.config.ports_for(n)[db.port_var]
-        return Target("127.0.0.1", port, "postgres", None, db.name)
+        return Target("127.0.0.1", port, CLUSTER_USER, cluster_password(grove), db.name)
     address = server_address(grove)
     return Target(address.host, address.port, address.user, address.password, database_name(db, n))
 
 
 def env_values(grove: Grove, n: int) -> dict[str, str]:
-    """What the slot's managed block gets: DATABASE_URL and the libpq variables."""
+    """What the slot's managed block gets: DATABASE_URL (with the password) and the libpq
+    variables, PGPASSWORD included."""
     return target(grove, n).env() if grove.config.database else {}

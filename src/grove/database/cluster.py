@@ -1,14 +1,29 @@
 """One PostgreSQL cluster on disk: initdb, start, stop, and what is running.
 
-Every cluster listens on 127.0.0.1 only, with trust auth for loopback and no Unix socket
-(socket paths are limited to ~107 bytes, and slot paths are often longer).
+Every cluster listens on 127.0.0.1 only, with no Unix socket (socket paths are limited to
+~107 bytes, and slot paths are often longer), and every connection needs the superuser's
+password (scram-sha-256, `dbtarget.cluster_password`): other local users can reach the port
+but cannot log in. Code running as the same user can read the password (it is in the slot's
+local file and in `.git/grove/pg/password`), and so can root; the password does not stop
+them.
+
+Clusters made by an older grove trusted every loopback connection. `start` finds them
+(`secured`: grove's pg_hba.conf and the password's fingerprint in `grove-auth`, both inside
+the data folder, so a clone inherits them from its template) and calls `secure` first,
+which never opens TCP while the password is being set. A slot's data is kept: nothing is
+copied or rebuilt, the server is only started privately, re-keyed and stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +32,25 @@ from grove import fsio, proc
 from grove.errors import DatabaseError
 
 SETTINGS_FILE = "grove.conf"
+AUTH_FILE = "grove-auth"  # in the data folder: which password the cluster takes
+AUTH_SCHEME = "scram-sha-256 v1"
+SUPERUSER = "postgres"
+# Every way in needs the password. No replication lines: nothing replicates a slot. The
+# `local` line matters only if someone adds a socket: grove's own settings have none.
+HBA = (
+    "# written by grove: every connection needs the password (scram-sha-256)\n"
+    "local all all scram-sha-256\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+    "host all all ::1/128 scram-sha-256\n"
+)
+# A socket path holds ~107 bytes; the folder's name and `.s.PGSQL.<port>.lock` take ~40.
+_MAX_SOCKET_BASE = 60
+
+
+def password_fingerprint(password: str) -> str:
+    """Names a password without revealing it (the password is 256 random bits, so a plain
+    hash cannot be reversed)."""
+    return hashlib.sha256(b"grove cluster password\0" + password.encode()).hexdigest()[:32]
 
 
 def refuse_root() -> None:
@@ -59,29 +93,127 @@ class Cluster:
     def write_marker(self, **fields: Any) -> None:
         fsio.write_atomic(self.marker, json.dumps({**fields, "at": time.time()}, indent=2) + "\n")
 
-    def initdb(self) -> None:
+    @property
+    def auth_file(self) -> Path:
+        return self.data / AUTH_FILE
+
+    def initdb(self, password: str) -> None:
+        """A new cluster whose superuser needs `password` from the start."""
         refuse_root()
         self.root.mkdir(parents=True, exist_ok=True)
-        result = proc.run(
-            [
-                str(self.bin / "initdb"),
-                "-D",
-                str(self.data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ],
-            env=_pg_env(),
-        )
+        # initdb reads the password from a file, never from argv (which `ps` shows to all).
+        fd, pwfile = tempfile.mkstemp(prefix=".pwfile.", dir=self.root)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(password + "\n")
+            result = proc.run(
+                [
+                    str(self.bin / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    SUPERUSER,
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ],
+                env=_pg_env(),
+            )
+        finally:
+            Path(pwfile).unlink()
         if result.returncode != 0:
             raise DatabaseError(f"initdb failed: {_tail(result.stderr or result.stdout)}")
         conf = self.data / "postgresql.conf"
         with conf.open("a", encoding="utf-8") as handle:
-            handle.write(f"\n# grove: per-slot settings\ninclude_if_exists = '{SETTINGS_FILE}'\n")
+            handle.write(
+                f"\n# grove: per-slot settings\ninclude_if_exists = '{SETTINGS_FILE}'\n"
+                "password_encryption = 'scram-sha-256'\n"
+            )
+        fsio.write_atomic(self.data / "pg_hba.conf", HBA, mode=0o600)
+        self._write_auth(password)
+
+    def secured(self, password: str) -> bool:
+        """Takes only `password`: grove's pg_hba.conf, keyed to this password. False for a
+        cluster made by an older grove (trust auth) or keyed to a password since replaced."""
+        try:
+            hba = (self.data / "pg_hba.conf").read_text(encoding="utf-8")
+            auth = self.auth_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+        return hba == HBA and auth == _auth_text(password)
+
+    def _write_auth(self, password: str) -> None:
+        fsio.write_atomic(self.auth_file, _auth_text(password), mode=0o600)
+
+    def secure(self, port: int, password: str) -> None:
+        """Give a stopped cluster grove's pg_hba.conf and `password`, keeping its data.
+
+        For clusters made by an older grove, which trusted every loopback connection, and
+        for any whose password was replaced. In order:
+        1. pg_hba.conf becomes grove's (password only), so no later start can trust anyone.
+        2. The server starts with no TCP at all (listen_addresses=''), its only socket in a
+           fresh 0700 folder of this user's, and a temporary hba file that trusts that
+           socket alone: only this user can connect, and only while this runs.
+        3. The superuser's password is set through that socket (sent on stdin, not argv).
+        4. The server stops; `grove-auth` records the password's fingerprint, last, so a
+           crash anywhere above means this runs again on the next start.
+        There is no moment when the cluster takes a TCP connection without the password.
+        """
+        refuse_root()
+        if self.running_pid() is not None:
+            raise DatabaseError(f"{self.root.name} must be stopped before it is re-keyed")
+        self.clear_stale_pid()
+        fsio.write_atomic(self.data / "pg_hba.conf", HBA, mode=0o600)
+        with _private_socket_dir() as sockets:
+            hba = sockets / "hba.conf"
+            hba.write_text(f"local all {SUPERUSER} trust\n", encoding="utf-8")
+            # Command-line settings win over postgresql.conf and ALTER SYSTEM. The statement
+            # carries the password, so it is kept out of the log even if it fails.
+            options = (
+                f"-p {port} -c listen_addresses='' -c unix_socket_directories='{sockets}' "
+                f"-c unix_socket_permissions=0700 -c hba_file='{hba}' "
+                "-c log_statement=none -c log_min_error_statement=panic"
+            )
+            try:
+                self._pg_ctl_start(port, options)
+                statement = (
+                    "SET password_encryption = 'scram-sha-256';\n"
+                    f"ALTER ROLE {SUPERUSER} WITH LOGIN PASSWORD '{password}';\n"
+                )
+                result = proc.run(
+                    [
+                        str(self.bin / "psql"),
+                        "-X",
+                        "-w",
+                        "-q",
+                        "-v",
+                        "ON_ERROR_STOP=1",
+                        "-h",
+                        str(sockets),
+                        "-p",
+                        str(port),
+                        "-U",
+                        SUPERUSER,
+                        "-d",
+                        "postgres",
+                    ],
+                    env=_pg_env(),
+                    stdin=statement,
+                )
+                if result.returncode != 0:
+                    # psql may quote the failing statement, which holds the password.
+                    why = _tail(result.stderr).replace(password, "<password>")
+                    raise DatabaseError(
+                        f"setting the password of {self.root.name} failed: {why}",
+                        hint=f"see {self.log}",
+                    )
+            finally:
+                self.stop()
+        self._write_auth(password)
 
     def configure(self, port: int) -> None:
         fsio.write_atomic(
@@ -124,13 +256,21 @@ class Cluster:
             return True
         return False
 
-    def start(self, port: int, extra_options: str = "") -> bool:
-        """Start the server on port; False when it was already running."""
+    def start(self, port: int, password: str, extra_options: str = "") -> bool:
+        """Start the server on port, taking only `password`; False when it was already
+        running (the caller checks `secured` for a running one). A cluster that is not
+        secured yet is re-keyed first (`secure`), before it ever listens."""
         refuse_root()
         if self.running_pid() is not None:
             return False
         self.configure(port)
         self.clear_stale_pid()
+        if not self.secured(password):
+            self.secure(port, password)
+        self._pg_ctl_start(port, extra_options)
+        return True
+
+    def _pg_ctl_start(self, port: int, extra_options: str) -> None:
         argv = [
             str(self.bin / "pg_ctl"),
             "-D",
@@ -150,7 +290,6 @@ class Cluster:
                 f"{_tail(self.log_tail() or result.stderr or result.stdout)}",
                 hint=f"see {self.log}",
             )
-        return True
 
     def stop(self) -> bool:
         if self.running_pid() is None:
@@ -174,13 +313,15 @@ class Cluster:
             raise DatabaseError(f"pg_ctl stop failed: {_tail(result.stderr or result.stdout)}")
         return True
 
-    def sql(self, port: int, statement: str, dbname: str = "postgres") -> None:
+    def sql(self, port: int, password: str, statement: str, dbname: str = "postgres") -> None:
         """Run one statement as the superuser with the cluster's own psql (no driver
-        needed: cluster mode works without psycopg)."""
+        needed: cluster mode works without psycopg); the password goes in PGPASSWORD,
+        which only this user can read, never in argv."""
         result = proc.run(
             [
                 str(self.bin / "psql"),
                 "-X",
+                "-w",
                 "-q",
                 "-v",
                 "ON_ERROR_STOP=1",
@@ -189,16 +330,24 @@ class Cluster:
                 "-p",
                 str(port),
                 "-U",
-                "postgres",
+                SUPERUSER,
                 "-d",
                 dbname,
                 "-c",
                 statement,
             ],
-            env=_pg_env(),
+            env={**_pg_env(), "PGPASSWORD": password},
         )
         if result.returncode != 0:
-            raise DatabaseError(f"psql on {self.root.name} failed: {_tail(result.stderr)}")
+            hint = ""
+            if "password authentication failed" in result.stderr:
+                hint = (
+                    "grove logs in as postgres with the repository's password: a seed must not "
+                    "change that role's password"
+                )
+            raise DatabaseError(
+                f"psql on {self.root.name} failed: {_tail(result.stderr)}", hint=hint
+            )
 
     def log_tail(self, lines: int = 5) -> str:
         try:
@@ -211,10 +360,30 @@ class Cluster:
 
 def _pg_env() -> dict[str, str]:
     env = dict(os.environ)
-    for key in ("PGDATA", "PGPORT", "PGHOST", "PGDATABASE", "PGUSER", "PGPASSWORD"):
-        env.pop(key, None)
+    # PGPASSFILE, PGSERVICE...: the user's own libpq settings would steer grove's psql.
+    for key in list(env):
+        if key.startswith("PG"):
+            del env[key]
     env["LC_ALL"] = "C"
     return env
+
+
+def _auth_text(password: str) -> str:
+    return f"{AUTH_SCHEME} {password_fingerprint(password)}\n"
+
+
+@contextlib.contextmanager
+def _private_socket_dir() -> Iterator[Path]:
+    """A new folder only this user can enter (mkdtemp makes it 0700), with a path short
+    enough for a socket."""
+    base = tempfile.gettempdir()
+    if len(base) > _MAX_SOCKET_BASE:
+        base = "/tmp"
+    folder = Path(tempfile.mkdtemp(prefix="grove-pg-", dir=base))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _tail(text: str, lines: int = 5) -> str:

@@ -1,4 +1,11 @@
-"""Cluster mode: one PostgreSQL server per slot, its data under `.git/grove/pg/`."""
+"""Cluster mode: one PostgreSQL server per slot, its data under `.git/grove/pg/`.
+
+Every cluster takes only the repository's password (`dbtarget.cluster_password`). One made
+by an older grove, with trust auth, is secured in place rather than rebuilt: the template
+under the template lock before it is next used, a slot's cluster at its next start (a
+running one is stopped first, then started again), so a slot keeps its data. See
+`Cluster.secure`.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from grove.database.backend import Backend, DbStatus, Orphan
 from grove.database.binaries import find_bin
 from grove.database.cluster import Cluster
 from grove.database.locks import pg_root, slot_lock_path, template_lock, template_lock_path
-from grove.dbtarget import Target, target
+from grove.dbtarget import CLUSTER_USER, Target, cluster_password, target
 from grove.errors import DatabaseError
 from grove.slots import Grove
 
@@ -43,11 +50,23 @@ class ClusterBackend(Backend):
         # The marker is written last, after the template is complete, so a matching digest
         # means it is ready to clone.
         current = self.cluster(None)
-        return current.ready() and current.read_marker().get("digest") == digest
+        return (
+            current.ready()
+            and current.read_marker().get("digest") == digest
+            and current.secured(cluster_password(self.grove))
+        )
 
     def build_template(self, digest: str, rebuild: bool) -> bool:
         current = self.cluster(None)
+        password = cluster_password(self.grove)
         if not rebuild and self.template_current(digest):
+            return False
+        if not rebuild and current.ready() and current.read_marker().get("digest") == digest:
+            # Seeded by an older grove (trust auth) or keyed to a replaced password: the seed
+            # need not run again, the template only takes the password.
+            output.narrate("securing the database template with the repository's password")
+            current.stop()  # the template never runs, unless a crash left it running
+            current.secure(_free_port(), password)
             return False
         building = Cluster(pg_root(self.grove) / BUILDING, current.bin)
         # A build killed mid-way (kill -9) may have left its postgres running on that
@@ -56,7 +75,7 @@ class ClusterBackend(Backend):
         fsio.remove_tree(building.root)
         output.narrate("building the database template (runs the seed once)")
         try:
-            building.initdb()
+            building.initdb(password)
             port = _free_port()
             # The template is rebuilt from the seed whenever lost, so durability buys
             # nothing. Small WAL limits and a checkpoint before the stop: otherwise the seed
@@ -64,13 +83,14 @@ class ClusterBackend(Backend):
             # would copy.
             building.start(
                 port,
+                password,
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                 "-c min_wal_size=32MB -c max_wal_size=32MB",
             )
-            where = Target("127.0.0.1", port, "postgres", None, self.db.name)
-            building.sql(port, f'CREATE DATABASE "{self.db.name}"')
+            where = Target("127.0.0.1", port, CLUSTER_USER, password, self.db.name)
+            building.sql(port, password, f'CREATE DATABASE "{self.db.name}"')
             seeding.run_seed(self.grove, where, building.bin)
-            building.sql(port, "CHECKPOINT")
+            building.sql(port, password, "CHECKPOINT")
             building.stop()
             building.write_marker(digest=digest)
         except BaseException:
@@ -158,10 +178,21 @@ class ClusterBackend(Backend):
                 f"slot {n} has no database yet",
                 hint=f"`grove refresh {n}` or `grove create {n}` provisions it",
             )
+        where = target(self.grove, n)
+        assert where.password is not None  # cluster mode always has one
         if slot_cluster.running_pid() is not None:
-            return False
+            if slot_cluster.secured(where.password):
+                return False
+            # Started by an older grove with trust auth (or before the password was
+            # replaced): it must not keep serving like that. Stopped, then started below,
+            # which secures it first; its data stays.
+            output.narrate(
+                f"slot {n}'s database runs without the repository's current password; "
+                "restarting it to set the password"
+            )
+            slot_cluster.stop()
         self._check_port(n)
-        return slot_cluster.start(target(self.grove, n).port)
+        return slot_cluster.start(where.port, where.password)
 
     def stop(self, n: int) -> bool:
         return self.cluster(n).stop()
