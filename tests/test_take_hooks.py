@@ -149,3 +149,35 @@ def test_eight_takes_at_once_with_four_free_slots_give_four_distinct(repo: Path,
         ("no-free-slot", True)
     }
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 5
+
+
+def test_worktree_create_hook_answers_while_stdin_stays_open(repo: Path) -> None:
+    """Some Claude Code builds keep the hook's stdin open: the hook must answer after one
+    JSON object, not wait for end of input."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "grove", "agents", "hook", "worktree-create"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=repo,
+        text=True,
+    )
+    assert proc.stdin is not None
+    payload = {"cwd": str(repo), "hook_event_name": "WorktreeCreate", "worktree_name": "open"}
+    # Sent in two writes, the object split in its middle; stdin is never closed.
+    text = json.dumps(payload)
+    proc.stdin.write(text[:20])
+    proc.stdin.flush()
+    proc.stdin.write(text[20:] + "\n")
+    proc.stdin.flush()
+    try:
+        proc.wait(timeout=60)  # would time out if the hook waited for end of input
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    assert proc.stdout is not None
+    path = Path(proc.stdout.read().strip().splitlines()[-1])
+    assert path == repo.parent / "myproject-wt1"
+    assert git(path, "branch", "--show-current").strip() == "open"
+    proc.stdin.close()

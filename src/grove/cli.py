@@ -222,7 +222,7 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
     if command == "agents" and args.agents_command == "hook":
         from grove.commands import agent_hooks
 
-        return agent_hooks.run(args.event, sys.stdin.read())
+        return agent_hooks.run(args.event, sys.stdin.fileno())
     grove = open_grove()
     if command == "create":
         from grove.commands import create

@@ -9,6 +9,7 @@ have changed across Claude Code versions (`worktree_name` or `name`; `source_ref
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +28,35 @@ class HookInput:
     worktree_path: Path | None
 
 
+EVENT_LIMIT = 1 << 20  # a hook payload is a few hundred bytes; more is not Claude's
+
+
+def read_event(fd: int) -> str:
+    """One JSON object from fd, returned as soon as it is complete: the caller may keep
+    its end open (Claude Code builds differ), so waiting for end of input could hang."""
+    decoder = json.JSONDecoder()
+    buffer = b""
+    while len(buffer) <= EVENT_LIMIT:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        buffer += chunk
+        text = buffer.decode("utf-8", errors="replace").lstrip()
+        if not text.startswith("{"):
+            break  # not an object: parse() says so
+        try:
+            decoder.raw_decode(text)
+        except json.JSONDecodeError:
+            continue  # incomplete so far
+        return text
+    if len(buffer) > EVENT_LIMIT:
+        raise UsageError(f"hook input is larger than {EVENT_LIMIT} bytes; expected one object")
+    return buffer.decode("utf-8", errors="replace")
+
+
 def parse(text: str) -> HookInput:
     try:
-        data: Any = json.loads(text) if text.strip() else {}
+        data: Any = json.JSONDecoder().raw_decode(text.lstrip())[0] if text.strip() else {}
     except json.JSONDecodeError as exc:
         raise UsageError(f"hook input is not JSON: {exc.msg}") from None
     if not isinstance(data, dict):

@@ -30,12 +30,12 @@ class HookResult:
         return str(self.path) if self.event == "worktree-create" and self.path else ""
 
 
-def run(event: str, stdin_text: str) -> tuple[HookResult, int]:
+def run(event: str, stdin_fd: int) -> tuple[HookResult, int]:
     from grove.lifecycle import release, take
     from grove.lifecycle.holders import Caller
     from grove.slots import open_grove
 
-    payload = hooks.parse(stdin_text)
+    payload = hooks.parse(hooks.read_event(stdin_fd))
     grove = open_grove(payload.cwd if payload.cwd and payload.cwd.is_dir() else None)
     if event == "worktree-create":
         label = f"claude: {payload.name}" if payload.name else "claude"
