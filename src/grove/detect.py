@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -57,6 +58,9 @@ _EMBEDDED = re.compile(
 _VAR_REF = re.compile(
     r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?P<op>:?-)?(?P<default>[^}]*)\}|\$(?P<bare>[A-Z_][A-Z0-9_]*)"
 )
+# Past a value's last "}" no ${...} can close, so only $VAR can match there: _VAR_REF
+# alone rescans to the end from every unclosed "${" (a 128 KiB value of "${A" took 46 s).
+_BARE_REF = re.compile(r"\$(?P<bare>[A-Z_][A-Z0-9_]*)")
 _SCRIPT_PORT = re.compile(r"(?:--port[= ]|(?<![\w-])-p |\bPORT=)(?P<port>\d{2,5})\b")
 _WRITES_ENV = re.compile(
     r"(>>?\s*\.env\b(?!\.)|cp\s+\S+\s+\.env\b(?!\.)|dotenvx?\s+set\b|>\s*\$?\{?ENV_FILE)"
@@ -199,8 +203,7 @@ class Repo:
     def compose_files(self) -> list[str]:
         found = {f for f in self.files if COMPOSE.match(PurePosixPath(f).name)}
         for _, _, _, command in self.scripts():
-            for match in re.finditer(r"(?:-f|--file)[ =](\S+\.ya?ml)", command):
-                candidate = match.group(1)
+            for candidate in _compose_flags(command):
                 if (self.root / candidate).is_file():
                     found.add(candidate)
         return sorted(found)
@@ -229,6 +232,26 @@ class Repo:
         return refs
 
 
+_FILE_FLAG = re.compile(r"(?:-f|--file)[ =](\S+)")
+
+
+def _compose_flags(command: str) -> list[str]:
+    r"""The names r"(?:-f|--file)[ =](\S+\.ya?ml)" finds, in linear time: that pattern
+    rescans a long word from every "-f" inside it. Here each word after a flag is read once,
+    up to its last .yml; the search goes on from its end, where a flag may begin the next."""
+    names: list[str] = []
+    at = 0
+    while word := _FILE_FLAG.search(command, at):
+        named = re.match(r".+\.ya?ml", word.group(1))
+        if named:
+            names.append(named.group(0))
+        at = max(word.end() - len("--file"), word.start(1))
+    return names
+
+
+_PORT_ENTRY_LIMIT = 1024
+
+
 def _host_port(entry: object) -> tuple[int | None, str | None, int | None, str] | None:
     """(literal port, variable, default, text) of a compose port entry's host side."""
     if isinstance(entry, dict):
@@ -238,6 +261,8 @@ def _host_port(entry: object) -> tuple[int | None, str | None, int | None, str] 
         host = str(published)
     else:
         text = str(entry)
+        if len(text) > _PORT_ENTRY_LIMIT:
+            return None  # not a port mapping; and the split below rescans from every ":"
         parts = re.split(r":(?![^{]*\})", text.split("/", maxsplit=1)[0])
         if len(parts) < 2:
             return None  # only a container port: compose picks a free host port
@@ -279,8 +304,20 @@ def embedded_ports(value: str) -> list[int]:
     return [int(m.group("port")) for m in _EMBEDDED.finditer(value)]
 
 
+def _ref_name(match: re.Match[str]) -> str:
+    return match.groupdict().get("name") or match.group("bare")
+
+
+def _sub_refs(replace: Callable[[re.Match[str]], str], value: str) -> str:
+    """_VAR_REF.sub(replace, value), in linear time (see _BARE_REF)."""
+    cut = value.rfind("}") + 1
+    return _VAR_REF.sub(replace, value[:cut]) + _BARE_REF.sub(replace, value[cut:])
+
+
 def var_refs(value: str) -> list[str]:
-    return [m.group("name") or m.group("bare") for m in _VAR_REF.finditer(value)]
+    cut = value.rfind("}") + 1  # see _BARE_REF
+    found = [*_VAR_REF.finditer(value[:cut]), *_BARE_REF.finditer(value[cut:])]
+    return [_ref_name(m) for m in found]
 
 
 def rewrite_value(
@@ -296,10 +333,9 @@ def rewrite_value(
         return f"{host or match.group('host')}:{port}"
 
     def expand(match: re.Match[str]) -> str:
-        name = match.group("name") or match.group("bare")
-        return refs.get(name, match.group(0))
+        return refs.get(_ref_name(match), match.group(0))
 
-    return _VAR_REF.sub(expand, _EMBEDDED.sub(swap, value))
+    return _sub_refs(expand, _EMBEDDED.sub(swap, value))
 
 
 def script_ports(command: str) -> list[int]:

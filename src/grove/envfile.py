@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from grove.errors import GroveError
@@ -111,11 +112,117 @@ def read_block(text: str) -> dict[str, str] | None:
     return parse_text("\n".join(lines[begin + 1 : end]))
 
 
+# python-dotenv reads most input in linear time, but not all of it: it strips an inline
+# comment from an unquoted value with re.sub(r"\s+#.*"), which backtracks over every run of
+# blanks (a run of k costs about k*k/2 steps: 40,000 blanks took 4.9 s, 10 MB would take
+# days), and its quoted-value pattern costs about 0.7 us a character. So no dotenv parser
+# grove calls is handed a line longer than LINE_LIMIT or one with more than BLANK_RUN_LIMIT
+# blanks in a row: such a line reads as empty, and `validate` names it (issue 13).
+LINE_LIMIT = 128 * 1024  # Linux's MAX_ARG_STRLEN: no program receives a longer KEY=value
+BLANK_RUN_LIMIT = 256  # no real value holds this many blanks in a row
+_DOTENV_BREAK = re.compile(r"\r\n|\n|\r")  # what python-dotenv counts as a line break
+# Each is anchored at the first character of a line (or of a run of blanks), so a line or
+# run is scanned once, up to the limit: linear in the text.
+_LONG_LINE = re.compile(rf"(?<![^\r\n])[^\r\n]{{{LINE_LIMIT + 1}}}")
+_LONG_BLANK_RUN = re.compile(rf"(?<![^\S\r\n])[^\S\r\n]{{{BLANK_RUN_LIMIT + 1}}}")
+
+
+@dataclass(frozen=True)
+class SkippedLine:
+    """A line no dotenv parser is given (see LINE_LIMIT). Its text is never printed."""
+
+    line: int  # counted as python-dotenv counts: \r\n, \n and \r each end a line
+    text: str
+    blank_run: bool  # too many blanks in a row (else: the line itself is too long)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One KEY=value as python-dotenv reads it, and where it was written."""
+
+    key: str
+    value: str
+    line: int  # the key's line, counted as python-dotenv counts
+    source: str  # the text it was read from: its line(s), comment included
+
+
+@dataclass(frozen=True)
+class Reading:
+    assignments: list[Assignment]
+    skipped: list[SkippedLine]
+
+
+def _dotenv_safe(text: str) -> tuple[str, list[SkippedLine]]:
+    """text with every line a dotenv parser cannot read in linear time made empty (line
+    numbers stay), and those lines."""
+    if not (_LONG_LINE.search(text) or _LONG_BLANK_RUN.search(text)):
+        return text, []
+    parts = _DOTENV_BREAK.split(text)  # the breaks themselves stay in the text below
+    breaks = _DOTENV_BREAK.findall(text)
+    skipped: list[SkippedLine] = []
+    for index, line in enumerate(parts):
+        too_long = len(line) > LINE_LIMIT
+        # Blanks cost time only in an unquoted value; a line starting with # is a comment
+        # (or inside a quoted value), both read in linear time.
+        if too_long or (_LONG_BLANK_RUN.search(line) and not line.lstrip().startswith("#")):
+            skipped.append(SkippedLine(index + 1, line, blank_run=not too_long))
+            parts[index] = ""
+    safe = "".join(part + brk for part, brk in zip(parts, [*breaks, ""], strict=True))
+    return safe, skipped
+
+
+def read_assignments(text: str) -> Reading:
+    """Every KEY=value of a dotenv text in file order (a key set twice appears twice), with
+    its line, as python-dotenv reads it; lines too costly to parse are left out and listed."""
+    from dotenv.parser import parse_stream
+
+    safe, skipped = _dotenv_safe(text)
+    found: list[Assignment] = []
+    for binding in parse_stream(io.StringIO(safe)):
+        if binding.key is None or binding.value is None:
+            continue
+        source = binding.original.string
+        # A binding starts at the blank lines before its key; report the key's own line.
+        lead = len(source) - len(source.lstrip())
+        line = binding.original.line + len(_DOTENV_BREAK.findall(source, 0, lead))
+        found.append(Assignment(binding.key, binding.value, line, source[lead:]))
+    return Reading(found, skipped)
+
+
+@dataclass(frozen=True)
+class UserLine:
+    """A KEY=value a person wrote in a local file, outside grove's block."""
+
+    assignment: Assignment
+    first: bool  # no earlier line of the file sets the key
+    last: bool  # no later line sets it: what Node's dotenv and python-dotenv end up with
+
+
+def user_lines(text: str) -> list[UserLine] | None:
+    """The assignments outside the managed block, or None when there is no closed block."""
+    try:
+        span = _block_span(_DOTENV_BREAK.split(text))  # lines numbered as python-dotenv does
+    except BrokenBlock:
+        return None
+    if span is None:
+        return None
+    begin, end = span[0] + 1, span[1] + 1
+    assignments = read_assignments(text).assignments
+    final = {a.key: a for a in assignments}  # a later definition replaces an earlier one
+    first = {a.key: a for a in reversed(assignments)}
+    return [
+        UserLine(a, first=first[a.key] is a, last=final[a.key] is a)
+        for a in assignments
+        if not begin <= a.line <= end
+    ]
+
+
 def parse_text(text: str) -> dict[str, str]:
     from dotenv import dotenv_values
 
+    safe, _skipped = _dotenv_safe(text)
     # interpolate=False: Node's dotenv does not expand ${VAR}; grove reports what both see.
-    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    values = dotenv_values(stream=io.StringIO(safe), interpolate=False)
     return {k: v for k, v in values.items() if v is not None}
 
 

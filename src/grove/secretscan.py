@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import io
 import re
-from collections.abc import Callable, Iterable
+import string
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from grove import envfile
 
 ERROR = "error"
 WARNING = "warning"
@@ -51,16 +53,46 @@ def _is_production_host(host: str) -> bool:
     return bool(_PROD_TOKENS & set(tokens)) and not (_NON_PROD_TOKENS & set(tokens))
 
 
+_SCHEME_LETTERS = frozenset(string.ascii_letters)
+_SCHEME_CHARS = frozenset(string.ascii_letters + string.digits + "+.-")
+_URL_REST = re.compile(r"[^\s\"',]+")
+
+
+def url_candidates(value: str) -> Iterator[str]:
+    """What re.findall(r"[A-Za-z][A-Za-z0-9+.-]*://[^\\s\"',]+", value) finds, in linear time.
+
+    That pattern backtracks: from every letter of a run of scheme characters it scans to the
+    run's end looking for "://", so a long run costs its length squared (a 20 KB value took
+    0.36 s, a 10 MB one never finished: issue 13). Here each "://" is found once and its
+    scheme read backwards from it, so every character is looked at a bounded number of times.
+    """
+    done = 0  # findall's matches never overlap: a scheme starts after the previous match
+    at = value.find("://")
+    while at != -1:
+        run = at
+        while run > done and value[run - 1] in _SCHEME_CHARS:
+            run -= 1
+        # The match starts at the run's first letter (a scheme starts with one).
+        start = next((i for i in range(run, at) if value[i] in _SCHEME_LETTERS), None)
+        rest = _URL_REST.match(value, at + 3)
+        if start is not None and rest is not None:
+            yield value[start : rest.end()]
+            done = rest.end()
+        else:
+            done = at + 3
+        at = value.find("://", done)
+
+
 def _production_host_in(value: str) -> str | None:
     """The production host a value points at: a URL's host, or a bare host name."""
-    for candidate in re.findall(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"',]+", value):
+    for candidate in url_candidates(value):
         try:
             host = urlsplit(candidate).hostname
         except ValueError:
             continue
         if host and _is_production_host(host):
             return str(host)
-    bare = value.strip().split(":")[0]
+    bare = value.strip().partition(":")[0]
     if _HOSTNAME.match(bare) and _is_production_host(bare):
         return bare
     return None
@@ -94,6 +126,19 @@ def _pattern(regex: str) -> Callable[[str, str], bool]:
     compiled = re.compile(regex)
     return lambda _key, value: bool(compiled.search(value))
 
+
+# The rules read at most this much of one value, so a line costs a bounded time: the
+# length of envfile's line limit, past which no program could receive the value anyway.
+VALUE_LIMIT = envfile.LINE_LIMIT
+
+TOO_LONG = Rule(
+    "too-long",
+    ERROR,
+    "a value or line too long for grove to judge whole (a secret could hide in the rest)",
+    lambda _key, value: len(value) > VALUE_LIMIT,
+    ("CA_BUNDLE", "A" * (VALUE_LIMIT + 1)),
+    ("CA_BUNDLE", "A" * 4096),
+)
 
 _AWS_KEY = re.compile(r"\b((?:AKIA|ASIA)[A-Z2-7]{16})\b")
 
@@ -227,6 +272,8 @@ RULES: tuple[Rule, ...] = (
         ("NODE_ENV", "production"),
         ("SHOW_PRODUCTION_BANNER", "false"),
     ),
+    # Last, and never "the first rule that matches": scan_text adds it beside any other.
+    TOO_LONG,
 )
 
 
@@ -261,24 +308,43 @@ class Entry:
     allowed_inline: bool
 
 
-def entries(text: str) -> list[Entry]:
-    """Every KEY=value in a dotenv text with its line number and a ` # grove:allow` marker."""
-    from dotenv.parser import parse_stream
+ALLOW_MARKER = "# grove:allow"
 
-    found: list[Entry] = []
-    for binding in parse_stream(io.StringIO(text)):
-        if binding.key is None or binding.value is None:
+
+def entries(text: str) -> list[Entry]:
+    """Every KEY=value in a dotenv text with its line number and a ` # grove:allow` marker.
+    Lines no dotenv parser can read in linear time are left out (envfile.LINE_LIMIT)."""
+    return [
+        Entry(a.key, a.value, a.line, a.source.rstrip().endswith(ALLOW_MARKER))
+        for a in envfile.read_assignments(text).assignments
+    ]
+
+
+# A key at the start of a line too long to parse, found within its first KEY_WINDOW
+# characters (python-dotenv's unquoted key: anything but =, # and blanks).
+KEY_WINDOW = 1024
+_KEY_PREFIX = re.compile(r"[^\S\r\n]*(?:export[^\S\r\n]+)?([^=#\s]+)[^\S\r\n]*=")
+
+
+def _judge(key: str, value: str, prod_accounts: set[str]) -> tuple[Rule, str, str] | None:
+    """The first rule a value breaks, its level and a detail, judging at most VALUE_LIMIT
+    characters, so one line costs a bounded time whatever its length."""
+    judged = value[:VALUE_LIMIT]
+    for rule in RULES:
+        if rule is TOO_LONG or not rule.matches(key, judged):
             continue
-        original = binding.original.string.rstrip()
-        found.append(
-            Entry(
-                binding.key,
-                binding.value,
-                binding.original.line,
-                original.endswith("# grove:allow"),
-            )
-        )
-    return found
+        level, detail = rule.level, ""
+        if rule.id == "aws-access-key":
+            match = _AWS_KEY.search(judged)
+            account = aws_account_id(match.group(1)) if match else None
+            if account and account in prod_accounts:
+                level, detail = ERROR, f"account {account} is listed as production"
+            elif account:
+                detail = f"account {account}"
+        elif rule.id == "production-host":
+            detail = f"host {_production_host_in(judged)}"
+        return rule, level, detail
+    return None
 
 
 def scan_text(
@@ -287,30 +353,61 @@ def scan_text(
     allow: Iterable[str] = (),
     production_aws_accounts: Iterable[str] = (),
 ) -> list[Hit]:
+    """One finding per line, for the first rule that matches; and a `too-long` finding as
+    well for a value or line too long to judge whole, or to parse: a secret could hide past
+    the part that was judged, so such a line never passes as clean."""
     allowed = set(allow)
     prod_accounts = set(production_aws_accounts)
+    reading = envfile.read_assignments(text)
     hits: list[Hit] = []
-    for entry in entries(text):
-        if entry.allowed_inline or entry.key in allowed:
-            continue
-        mark = fingerprint(entry.key, entry.value)
+
+    def judge(
+        line: int, key: str, value: str, inline: bool, unread: tuple[str, str] | None
+    ) -> None:
+        if inline or key in allowed:
+            return
+        mark = fingerprint(key, value)
         if mark in allowed:
-            continue
-        for rule in RULES:
-            if not rule.matches(entry.key, entry.value):
-                continue
-            level, detail = rule.level, ""
-            if rule.id == "aws-access-key":
-                match = _AWS_KEY.search(entry.value)
-                account = aws_account_id(match.group(1)) if match else None
-                if account and account in prod_accounts:
-                    level, detail = ERROR, f"account {account} is listed as production"
-                elif account:
-                    detail = f"account {account}"
-            elif rule.id == "production-host":
-                detail = f"host {_production_host_in(entry.value)}"
-            hits.append(
-                Hit(file, entry.line, entry.key, rule, level, preview(entry.value), mark, detail)
+            return
+        shown = preview(value)
+        found = _judge(key, value, prod_accounts)
+        if found:
+            rule, level, detail = found
+            if len(value) > VALUE_LIMIT:
+                detail = ", ".join(filter(None, [detail, f"judged on its first {VALUE_LIMIT:,}"]))
+            hits.append(Hit(file, line, key, rule, level, shown, mark, detail))
+        if unread is not None:
+            level, detail = unread
+            hits.append(Hit(file, line, key, TOO_LONG, level, shown, mark, detail))
+        elif len(value) > VALUE_LIMIT:
+            detail = f"{len(value):,} characters, judged on the first {VALUE_LIMIT:,} only"
+            hits.append(Hit(file, line, key, TOO_LONG, ERROR, shown, mark, detail))
+
+    for a in reading.assignments:
+        judge(a.line, a.key, a.value, a.source.rstrip().endswith(ALLOW_MARKER), None)
+    for skipped in reading.skipped:
+        # Judged as written, from the first "=" on: the rules look for tokens, which quoting
+        # and comments do not hide.
+        match = _KEY_PREFIX.match(skipped.text, 0, KEY_WINDOW)
+        key, rest = (match.group(1), skipped.text[match.end() :]) if match else ("", skipped.text)
+        if skipped.blank_run:  # scanned whole: only grove's own reader misses it
+            level = WARNING
+            detail = (
+                f"more than {envfile.BLANK_RUN_LIMIT} blanks in a row: scanned as written, "
+                "but grove's own reader (grove env, refresh, approve) skips this line"
             )
-            break  # one finding per line: the first (most specific) rule
+        else:
+            level = ERROR
+            judged = (
+                f"the first {VALUE_LIMIT:,} characters of its value only"
+                if len(rest) > VALUE_LIMIT
+                else "its value as written"
+            )
+            detail = (
+                f"a line of {len(skipped.text):,} characters: grove's own reader skips it, "
+                f"and the rules judged {judged}"
+            )
+        inline = skipped.text.rstrip().endswith(ALLOW_MARKER)
+        judge(skipped.line, key, rest, inline, (level, detail))
+    hits.sort(key=lambda hit: hit.line)
     return hits

@@ -10,7 +10,7 @@ file, lines two dotenv readers disagree on, and session cookies shared across lo
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from grove import detect
 from grove.checks import Finding, warning
@@ -25,11 +25,43 @@ _DOTENV_OVERRIDE = re.compile(r"override\s*:\s*true")
 _NEST_CONFIG = re.compile(r"ConfigModule\.forRoot\(")
 _ENV_FILE_FLAG = re.compile(r"--env-file[= ](\S+)")
 _MAX_SOURCE_BYTES = 200_000
+# package.json and compose files larger than this are not read: parsing is linear, but
+# PyYAML reads about 1 MB of a long list in 7 s, and each script and port entry is then
+# looked up line by line (issue 13: no scan may cost more than linear time on any input).
+_MAX_CONFIG_BYTES = 256 * 1024
+
+
+def _is_config(relative: str) -> bool:
+    name = PurePosixPath(relative).name
+    return name == "package.json" or bool(detect.COMPOSE.match(name))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def check(grove: Grove, repo: detect.Repo | None = None) -> list[Finding]:
     repo = repo or detect.scan(grove.main)
-    findings: list[Finding] = []
+    large = {
+        f: size
+        for f in repo.files
+        if _is_config(f) and (size := _size(repo.root / f)) > _MAX_CONFIG_BYTES
+    }
+    if large:
+        repo = detect.Repo(repo.root, [f for f in repo.files if f not in large], repo.node_modules)
+    findings: list[Finding] = [
+        _w(
+            "file-too-large",
+            f"{relative}:1",
+            f"{size:,} bytes, more than the {_MAX_CONFIG_BYTES:,} grove reads for these checks: "
+            "its scripts, services and ports were not checked",
+            "keep scripts and services in a file of ordinary size",
+        )
+        for relative, size in sorted(large.items())
+    ]
     findings += _scripts(grove, repo)
     findings += _compose(grove, repo)
     findings += _env_values(grove, repo)
@@ -107,6 +139,8 @@ def _compose(grove: Grove, repo: detect.Repo) -> list[Finding]:
     table = {spec.name for spec in grove.config.ports}
     derived = {key for key, _ in grove.config.derived}
     for compose in repo.compose_files:
+        if _size(repo.root / compose) > _MAX_CONFIG_BYTES:
+            continue  # named by a script's -f: reported above, or outside the scan
         lines = repo.text(compose).split("\n")
 
         def line_of(needle: str, lines: list[str] = lines) -> int:

@@ -65,18 +65,32 @@ def check_secrets(grove: Grove, slots: list[int]) -> list[Finding]:
         ):
             detail = f", {hit.detail}" if hit.detail else ""
             make = error if hit.level == "error" else warning
+            key = f" {hit.key}" if hit.key else ""  # a line too long to parse may show none
             findings.append(
                 make(
                     n,
                     f"secrets.{hit.rule.id}",
-                    f"{shown}:{hit.line} {hit.key}: {hit.rule.what} ({hit.preview}{detail}; "
+                    f"{shown}:{hit.line}{key}: {hit.rule.what} ({hit.preview}{detail}; "
                     f"fingerprint {hit.fingerprint})",
-                    "the shared .env must hold dev/staging values only: move it to your secret "
-                    f'manager; if it is a false positive, add "{hit.key}" or "{hit.fingerprint}"'
-                    " to [security] allow, or end the line with `# grove:allow`",
+                    _hint(hit),
                 )
             )
     return findings
+
+
+def _hint(hit: secretscan.Hit) -> str:
+    names = f'"{hit.key}" or "{hit.fingerprint}"' if hit.key else f'"{hit.fingerprint}"'
+    allow = f"add {names} to [security] allow, or end the line with `# grove:allow`"
+    if hit.rule is secretscan.TOO_LONG:
+        return (
+            "shorten the line or keep the data in a file of its own (no program receives a "
+            f"value over {secretscan.VALUE_LIMIT // 1024} KiB in its environment); if it is "
+            f"expected, {allow}"
+        )
+    return (
+        "the shared .env must hold dev/staging values only: move it to your secret manager; "
+        f"if it is a false positive, {allow}"
+    )
 
 
 def check_protection(grove: Grove) -> list[Finding]:

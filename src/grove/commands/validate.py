@@ -75,6 +75,7 @@ def run(grove: Grove, numbers: list[int], all_slots: bool) -> ValidateResult:
             findings += items
         findings += port_checks.check_listeners(grove, targets, listening.result())
     findings += services.check_compose_projects(grove, targets)
+    findings += env_checks.check_overrides(grove, targets, present)
     findings += secret_checks.check_secrets(grove, targets)
     findings += secret_checks.check_approval(grove)
     findings += secret_checks.check_protection(grove)
