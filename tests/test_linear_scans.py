@@ -5,7 +5,7 @@ value took 0.36 s, 80 KB 4.1 s, and a 10 MB line never finished. python-dotenv s
 inline comment with a pattern that is quadratic in a run of blanks. These tests feed each
 scan the shape that was slow, at a size the old code could not finish (no timing here:
 the suite completing is the check), and show that a line too long to judge whole is named,
-never passed as clean. bench/validate.py --long-values measures the times.
+never passed as clean. bench/validate_long_values.py measures the times.
 """
 
 from __future__ import annotations
