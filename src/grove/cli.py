@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-db", action="store_true", help="keep the slot's database")
 
     _add_db_parser(sub, common)
-    return parser
+    return _add_approval_args(parser, sub)
 
 
 def _add_lease_parsers(sub: Any, common: _Parser) -> None:
@@ -167,6 +167,23 @@ def _add_holder_args(p: argparse.ArgumentParser, force_help: str) -> None:
     p.add_argument("--label", help="act as the holder that took the slot with this label")
     p.add_argument("--pid", type=int, help="act as the holder that took the slot with this pid")
     p.add_argument("--force", action="store_true", help=force_help)
+
+
+# The commands that run steps, and so refuse unapproved changes to the shared files.
+GATED_COMMANDS = ("create", "refresh", "take", "switch", "release", "exec", "compose", "secrets")
+
+
+def _add_approval_args(parser: argparse.ArgumentParser, sub: Any) -> argparse.ArgumentParser:
+    """The override for lifecycle.gate. Not --force: on switch and release that already
+    means acting on another task's slot, and one flag must not grant both."""
+    for name in GATED_COMMANDS:
+        when = "with --reset: " if name == "release" else ""
+        sub.choices[name].add_argument(
+            "--allow-unapproved",
+            action="store_true",
+            help=f"{when}run steps although the shared files changed since `grove env approve`",
+        )
+    return parser
 
 
 def _caller(args: argparse.Namespace) -> Caller:
@@ -227,11 +244,11 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
     if command == "create":
         from grove.commands import create
 
-        return create.run(grove, args.slot, args.branch, args.start), 0
+        return create.run(grove, args.slot, args.branch, args.start, args.allow_unapproved), 0
     if command == "refresh":
         from grove.commands import refresh
 
-        return refresh.run(grove, args.slots, args.all, args.dry_run), 0
+        return refresh.run(grove, args.slots, args.all, args.dry_run, args.allow_unapproved), 0
     if command == "validate":
         from grove.commands import validate
 
@@ -265,26 +282,30 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
     if command == "secrets":
         from grove.commands import secrets
 
-        return secrets.pull(grove), 0
+        return secrets.pull(grove, args.allow_unapproved), 0
     if command == "exec":
         from grove.commands import exec_
 
-        cmd = args.cmd
+        cmd, allow = args.cmd, args.allow_unapproved
         if not args.json:
-            exec_.replace_process(grove, args.slot, cmd)  # does not return
-        ran = exec_.run_child(grove, args.slot, cmd)
+            exec_.replace_process(grove, args.slot, cmd, allow)  # does not return
+        ran = exec_.run_child(grove, args.slot, cmd, allow)
         return ran, ran.exit_code
     if command == "compose":
         from grove.commands import compose
 
+        allow = args.allow_unapproved
         if not args.json:
-            compose.replace_process(grove, args.slot, args.cmd)  # does not return
-        composed = compose.run_child(grove, args.slot, args.cmd)
+            compose.replace_process(grove, args.slot, args.cmd, allow)  # does not return
+        composed = compose.run_child(grove, args.slot, args.cmd, allow)
         return composed, composed.exit_code
     if command == "switch":
         from grove.commands import switch
 
-        return switch.run(grove, args.slot, args.branch, args.start, _caller(args)), 0
+        caller, allow = _caller(args), args.allow_unapproved
+        return switch.run(
+            grove, args.slot, args.branch, args.start, caller, allow_unapproved=allow
+        ), 0
     if command == "remove":
         from grove.commands import remove
 
@@ -305,6 +326,7 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
             reset=args.reset,
             start=args.start,
             caller=_caller(args),
+            allow_unapproved=args.allow_unapproved,
         ), 0
     raise UsageError(f"unknown command {command!r}")
 
@@ -319,6 +341,7 @@ def _dispatch_take(grove: Grove, args: argparse.Namespace) -> tuple[output.Resul
         label=args.label,
         pid=args.pid,
         here=args.here,
+        allow_unapproved=args.allow_unapproved,
     ), 0
 
 
@@ -423,6 +446,8 @@ def _refuse_ignored_flags(args: argparse.Namespace) -> None:
             )
         elif args.start is not None and not args.reset:
             ignored = "--from only applies with --reset (where the slot is detached)"
+        elif args.allow_unapproved and not args.reset:
+            ignored = "--allow-unapproved only applies with --reset (ending a lease runs nothing)"
     elif command == "take" and args.here and (args.branch or args.start):
         flag = "--branch" if args.branch else "--from"
         ignored = (
@@ -433,6 +458,8 @@ def _refuse_ignored_flags(args: argparse.Namespace) -> None:
         if args.all and args.slots:
             numbers = " ".join(str(n) for n in args.slots)
             ignored = f"--all cannot be combined with slot numbers ({numbers})"
+        elif command == "refresh" and args.dry_run and args.allow_unapproved:
+            ignored = "--allow-unapproved has no effect with --dry-run, which runs nothing"
     elif command == "env":
         action = args.slot if args.slot in ("approve", "edit") else None
         if args.file is not None and action != "edit":

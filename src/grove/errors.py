@@ -88,3 +88,10 @@ class UnsafePath(GroveError):
     belongs). Content inside a slot may be hostile: grove never follows a link out of it."""
 
     code = "unsafe-path"
+
+
+class Unapproved(GroveError):
+    """The shared files changed since they were last approved, and the command would run
+    steps (or hand out a slot) with them. Names the changed keys, never their values."""
+
+    code = "unapproved"

@@ -58,10 +58,45 @@ def slot_env(grove: Grove, n: int) -> dict[str, str]:
     return envfile.merge(layers)
 
 
+# Variables that decide which program runs, what it loads before its own code, whose
+# account and config it uses, or how a shell parses: the environment of every process grove
+# starts takes them from the user's environment only, never from an env file. Any slot can
+# write the shared .env through its link; `PATH=<an agent's folder>:...` there once made
+# `grove refresh 0` run that folder's `npm` as the person refreshing (issue 13). The local
+# file is the slot's too, so it gets the same rule. docs/lifecycle.md lists them.
+PROTECTED_NAMES = frozenset(
+    {
+        # which program runs, and as whom
+        "PATH", "HOME", "SHELL", "USER", "LOGNAME", "TMPDIR", "XDG_CONFIG_HOME",
+        # shells: startup files and parsing
+        "BASH_ENV", "ENV", "ZDOTDIR", "IFS", "PS4", "PROMPT_COMMAND", "SHELLOPTS",
+        "BASHOPTS", "CDPATH",
+        # interpreters: code loaded before the program's own
+        "NODE_OPTIONS", "NODE_PATH", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP",
+        "PYTHONUSERBASE", "PERL5OPT", "PERL5LIB", "PERLLIB", "RUBYOPT", "RUBYLIB",
+        "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "GOFLAGS",
+        # programs other programs start
+        "EDITOR", "VISUAL", "PAGER", "BROWSER", "SSH_ASKPASS", "SUDO_ASKPASS",
+        "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT",
+    }
+)  # fmt: skip
+# Whole families: the dynamic linker's (LD_PRELOAD, DYLD_INSERT_LIBRARIES), git's
+# (GIT_DIR, GIT_SSH_COMMAND, GIT_CONFIG_*) and npm's configuration (npm_config_script_shell).
+PROTECTED_PREFIXES = ("LD_", "DYLD_", "GIT_", "NPM_CONFIG_")
+
+
+def is_protected(key: str) -> bool:
+    """A variable an env file may never set for grove's own processes. Compared in upper
+    case: npm reads npm_config_* in any case, and a near-miss costs nothing."""
+    upper = key.upper()
+    return upper in PROTECTED_NAMES or upper.startswith(PROTECTED_PREFIXES)
+
+
 def process_env(grove: Grove, n: int) -> dict[str, str]:
-    """os.environ with the slot's values on top (they win over inherited ones)."""
+    """The user's environment with the slot's values on top (they win over inherited ones),
+    except the protected variables, which stay the user's (or unset)."""
     env = dict(os.environ)
-    env.update(slot_env(grove, n))
+    env.update({k: v for k, v in slot_env(grove, n).items() if not is_protected(k)})
     return env
 
 

@@ -12,6 +12,7 @@ import sys
 from grove import proc, slotenv
 from grove.checks.services import compose_project
 from grove.errors import UsageError
+from grove.lifecycle.gate import require_approved
 from grove.slots import Grove, existing_slot
 
 USAGE = "grove compose [N] -- up -d"
@@ -29,15 +30,21 @@ def command(grove: Grove, n: int | None, args: list[str]) -> tuple[int, list[str
     return n, [*argv, *args]
 
 
-def replace_process(grove: Grove, n: int | None, args: list[str]) -> None:
+def replace_process(
+    grove: Grove, n: int | None, args: list[str], allow_unapproved: bool = False
+) -> None:
     n, argv = command(grove, n, args)
     prepared = slotenv.prepare_command(grove, n, argv, USAGE)
+    require_approved(grove, "grove compose", allow_unapproved)
     proc.replace_process(prepared.program, argv, prepared.env, prepared.path)
 
 
-def run_child(grove: Grove, n: int | None, args: list[str]) -> slotenv.CommandRun:
+def run_child(
+    grove: Grove, n: int | None, args: list[str], allow_unapproved: bool = False
+) -> slotenv.CommandRun:
     n, argv = command(grove, n, args)
     prepared = slotenv.prepare_command(grove, n, argv, USAGE)
+    require_approved(grove, "grove compose", allow_unapproved)
     code = proc.run_forwarding_signals(
         [prepared.program, *argv[1:]], prepared.path, prepared.env, sys.stderr.fileno()
     )

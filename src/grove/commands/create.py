@@ -7,5 +7,11 @@ from grove.lifecycle.create import CreateResult
 from grove.slots import Grove
 
 
-def run(grove: Grove, n: int | None, branch: str | None, start: str | None) -> CreateResult:
-    return create.create(grove, n, branch, start)
+def run(
+    grove: Grove,
+    n: int | None,
+    branch: str | None,
+    start: str | None,
+    allow_unapproved: bool = False,
+) -> CreateResult:
+    return create.create(grove, n, branch, start, allow_unapproved)

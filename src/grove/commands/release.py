@@ -16,5 +16,14 @@ def run(
     reset: bool,
     start: str | None,
     caller: Caller,
+    allow_unapproved: bool = False,
 ) -> ReleaseResult:
-    return release.release(grove, n, stale_only, reset=reset, start=start, caller=caller)
+    return release.release(
+        grove,
+        n,
+        stale_only,
+        reset=reset,
+        start=start,
+        caller=caller,
+        allow_unapproved=allow_unapproved,
+    )

@@ -10,6 +10,7 @@ from typing import Any
 
 from grove import approval, fsio, output, proc, secretscan
 from grove.errors import ConfigError, Refused, StepFailed, UsageError
+from grove.lifecycle.gate import require_approved
 from grove.slots import Grove
 
 
@@ -21,7 +22,7 @@ class ApproveResult:
     def as_json(self) -> dict[str, Any]:
         return {
             "approved": [
-                {"file": name, "exists": info["sha256"] is not None, "keys": len(info["keys"])}
+                {"file": name, "exists": info["digest"] is not None, "keys": len(info["keys"])}
                 for name, info in self.files.items()
             ],
             "changes": [c.as_json() for c in self.changes],
@@ -30,15 +31,31 @@ class ApproveResult:
     def as_text(self) -> str:
         lines = [change.summary() for change in self.changes]
         for name, info in self.files.items():
-            state = f"{len(info['keys'])} keys" if info["sha256"] else "missing"
+            state = f"{len(info['keys'])} keys" if info["digest"] else "missing"
             lines.append(f"approved {name} ({state})")
         return "\n".join(lines)
 
 
 def approve(grove: Grove) -> ApproveResult:
+    """Record the shared files as reviewed. It also repairs a lost key and migrates an old
+    unkeyed record (the changes it lists are then computed the old way)."""
     record = approval.read(grove)
-    changes = approval.drift(grove, record) if record else []
+    try:
+        changes = approval.drift(grove, record) if record else []
+    except approval.KeyLost:
+        changes = []  # nothing to compare with; approving makes a new key
     return ApproveResult(approval.approve(grove), changes)
+
+
+def _change_of(grove: Grove, name: str) -> approval.Drift | None:
+    """What changed in one shared file since its approval, before it is approved again."""
+    record = approval.read(grove)
+    if record is None:
+        return None
+    try:
+        return next((d for d in approval.drift(grove, record) if d.file == name), None)
+    except approval.KeyLost:
+        return None
 
 
 @dataclass
@@ -89,14 +106,17 @@ def _parse_or_refuse(text: str, command: str) -> int:
     return keys
 
 
-def pull(grove: Grove) -> PullResult:
+def pull(grove: Grove, allow_unapproved: bool = False) -> PullResult:
     security = grove.config.security
     if security.pull is None:
         raise ConfigError(
             f"{grove.config.path or grove.main / 'grove.toml'}: [secrets] pull is not set",
             hint='e.g. [secrets] pull = "doppler secrets download --no-file --format env"',
         )
-    target = grove.main / (security.pull_file or grove.config.shared[0])
+    # A pull replaces the file and approves it: an unreviewed change would vanish unseen.
+    require_approved(grove, "grove secrets pull", allow_unapproved)
+    name = security.pull_file or grove.config.shared[0]
+    target = grove.main / name
     output.narrate(f"running {security.pull}")
     result = proc.run(["/bin/sh", "-c", security.pull], cwd=grove.main)
     if result.returncode != 0:
@@ -128,13 +148,8 @@ def pull(grove: Grove) -> PullResult:
         backup = fsio.backup_path(target)
         shutil.copy2(target, backup)
     fsio.write_atomic(target, text, mode=0o400 if grove.config.protect else 0o600)
-    record = approval.read(grove)
-    change = (
-        next((d for d in approval.drift(grove, record) if d.file == target.name), None)
-        if record
-        else None
-    )
-    approval.approve(grove)
+    change = _change_of(grove, name)
+    approval.approve(grove, only=name)  # the pulled file; another one's change stays unapproved
     warnings = [f"{h.key}: {h.rule.what} ({h.preview})" for h in hits]
     return PullResult(target, backup, keys, change, warnings)
 
@@ -184,11 +199,6 @@ def edit(grove: Grove, name: str | None) -> EditResult:
             target.chmod(mode | 0o200 if mode & 0o200 else mode)
     if returncode != 0:
         raise StepFailed(f"{editor} exited with {returncode}; nothing was approved")
-    record = approval.read(grove)
-    change = (
-        next((d for d in approval.drift(grove, record) if d.file == chosen), None)
-        if record
-        else None
-    )
-    approval.approve(grove)
+    change = _change_of(grove, chosen)
+    approval.approve(grove, only=chosen)  # what you saved; another file's change is not yours
     return EditResult(target, change, grove.config.protect)

@@ -8,5 +8,13 @@ from grove.lifecycle.switch import SwitchResult
 from grove.slots import Grove
 
 
-def run(grove: Grove, n: int, branch: str, start: str | None, caller: Caller) -> SwitchResult:
-    return switch.switch(grove, n, branch, start, caller)
+def run(
+    grove: Grove,
+    n: int,
+    branch: str,
+    start: str | None,
+    caller: Caller,
+    *,
+    allow_unapproved: bool = False,
+) -> SwitchResult:
+    return switch.switch(grove, n, branch, start, caller, allow_unapproved=allow_unapproved)

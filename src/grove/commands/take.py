@@ -15,7 +15,15 @@ def run(
     label: str,
     pid: int | None,
     here: bool,
+    allow_unapproved: bool = False,
 ) -> TakeResult:
     if here:
-        return take.take_here(grove, label=label, pid=pid)
-    return take.take(grove, branch=branch, start=start, label=label, pid=pid)
+        return take.take_here(grove, label=label, pid=pid, allow_unapproved=allow_unapproved)
+    return take.take(
+        grove,
+        branch=branch,
+        start=start,
+        label=label,
+        pid=pid,
+        allow_unapproved=allow_unapproved,
+    )

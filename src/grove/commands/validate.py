@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from grove import git, output, ports
-from grove.checks import Finding, escapes, gitcheck, services
+from grove.checks import Finding, escapes, gitcheck, protected, services
 from grove.checks import env as env_checks
 from grove.checks import ports as port_checks
 from grove.checks import secrets as secret_checks
@@ -79,6 +79,7 @@ def run(grove: Grove, numbers: list[int], all_slots: bool) -> ValidateResult:
     findings += secret_checks.check_secrets(grove, targets)
     findings += secret_checks.check_approval(grove)
     findings += secret_checks.check_protection(grove)
+    findings += protected.check(grove, targets)
     findings += escapes.check(grove)
     if not chosen:
         chosen = present

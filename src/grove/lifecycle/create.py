@@ -13,6 +13,7 @@ from grove import approval, converge, envfile, fsio, git, output, steps
 from grove.converge import Change
 from grove.errors import NoFreeSlot, Refused, UsageError
 from grove.lifecycle.database import reap_orphans
+from grove.lifecycle.gate import require_approved
 from grove.lifecycle.locks import grove_lock, try_slot_lock
 from grove.slots import Grove, Layout, discover, reread_registry
 from grove.state import leases
@@ -294,8 +295,15 @@ def provision_database(
     return report
 
 
-def create(grove: Grove, n: int | None, branch: str | None, start: str | None) -> CreateResult:
+def create(
+    grove: Grove,
+    n: int | None,
+    branch: str | None,
+    start: str | None,
+    allow_unapproved: bool = False,
+) -> CreateResult:
     request = check_request(grove, n, branch, start)
+    require_approved(grove, "grove create", allow_unapproved)  # the seed is a step too
     template = prepare_database(grove)
     with ExitStack() as held:
         n, resumed, changes = allocate(grove, request, held)

@@ -7,6 +7,7 @@ from typing import Any
 
 from grove import approval, converge, steps
 from grove.converge import Change
+from grove.lifecycle.gate import pending_notes, require_approved
 from grove.lifecycle.locks import grove_lock, slot_lock
 from grove.slots import Grove, existing_slot, targets
 
@@ -80,15 +81,25 @@ def _converge_runtime(grove: Grove, n: int) -> list[dict[str, Any]]:
     return ran
 
 
-def refresh(grove: Grove, numbers: list[int], all_slots: bool, dry_run: bool) -> RefreshResult:
+def refresh(
+    grove: Grove,
+    numbers: list[int],
+    all_slots: bool,
+    dry_run: bool,
+    allow_unapproved: bool = False,
+) -> RefreshResult:
     slots = targets(grove, numbers, all_slots)
     for n in slots:
         existing_slot(grove, n)
     result = RefreshResult(slots=slots, dry_run=dry_run)
     if dry_run:
+        result.notes += pending_notes(grove)
         result.changed += converge.ensure_ignored(grove, dry_run=True)
         result.changed += converge.protect_shared(grove, dry_run=True)
     else:
+        # Before anything is written: [env.rewrite] copies shared values into every slot's
+        # local file, and the steps below read the shared file.
+        require_approved(grove, "grove refresh", allow_unapproved)
         with grove_lock(grove, "grove refresh"):
             result.changed += converge.ensure_ignored(grove)
             result.changed += converge.protect_shared(grove)

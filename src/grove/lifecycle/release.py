@@ -7,6 +7,7 @@ from typing import Any
 
 from grove import converge, fsio, git, steps
 from grove.errors import Refused, UnsafePath, UsageError
+from grove.lifecycle.gate import require_approved
 from grove.lifecycle.holders import Caller, check_not_held
 from grove.lifecycle.locks import grove_lock, slot_lock
 from grove.lifecycle.remove import risks
@@ -103,10 +104,13 @@ def release(
     reset: bool = False,
     start: str | None = None,
     caller: Caller | None = None,
+    allow_unapproved: bool = False,
 ) -> ReleaseResult:
     caller = caller or Caller()
     if reset:
         target = grove.resolve_slot(n)
+        # A reset re-runs the install and migrations; ending a lease alone runs nothing.
+        require_approved(grove, "grove release --reset", allow_unapproved)
         # One hold of the slot's lock across both: no take can hand the slot out between
         # the reset and the end of the lease, so the lease that ends is the one checked.
         with slot_lock(grove, target, "release --reset"):

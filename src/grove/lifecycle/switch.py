@@ -10,6 +10,7 @@ from grove import converge, git, output, steps
 from grove.converge import Change
 from grove.errors import Refused, UsageError
 from grove.lifecycle.create import check_branch_free
+from grove.lifecycle.gate import require_approved
 from grove.lifecycle.holders import Caller, check_not_held
 from grove.lifecycle.locks import grove_lock, slot_lock
 from grove.slots import Grove, existing_slot
@@ -43,7 +44,15 @@ class SwitchResult:
         return f"slot {self.slot}: {self.previous or 'detached'} -> {self.branch}{made}"
 
 
-def switch(grove: Grove, n: int, branch: str, start: str | None, caller: Caller) -> SwitchResult:
+def switch(
+    grove: Grove,
+    n: int,
+    branch: str,
+    start: str | None,
+    caller: Caller,
+    *,
+    allow_unapproved: bool = False,
+) -> SwitchResult:
     if n == 0:
         raise UsageError(
             "grove switch moves branches through slots; main is slot 0",
@@ -51,6 +60,8 @@ def switch(grove: Grove, n: int, branch: str, start: str | None, caller: Caller)
         )
     if not git.valid_branch_name(grove.main, branch):
         raise UsageError(f"{branch!r} is not a valid branch name")
+    # Caller.force (a holder's slot) does not cover this: see lifecycle.gate.
+    require_approved(grove, "grove switch", allow_unapproved)
     with slot_lock(grove, n, "switch"):
         slot = existing_slot(grove, n)
         with grove_lock(grove, "grove switch"):

@@ -15,6 +15,7 @@ from grove import git, output, steps
 from grove.converge import Change, link_shared, write_local
 from grove.errors import NoFreeSlot, Refused, UsageError
 from grove.lifecycle import create
+from grove.lifecycle.gate import require_approved
 from grove.lifecycle.locks import grove_lock, slot_lock, try_slot_lock
 from grove.slots import Grove, discover, existing_slot, reread_registry
 from grove.state import leases, registry
@@ -152,8 +153,10 @@ def take(
     label: str,
     pid: int | None,
     session: str | None = None,
+    allow_unapproved: bool = False,
 ) -> TakeResult:
     request = create.check_request(grove, None, branch, start)
+    require_approved(grove, "grove take", allow_unapproved)
     template = create.prepare_database(grove)
     lease = leases.Lease.new(0, label, pid, session)
     with ExitStack() as held:
@@ -241,7 +244,12 @@ def _adoptable(grove: Grove) -> tuple[int | None, bool]:
 
 
 def take_here(
-    grove: Grove, *, label: str, pid: int | None, session: str | None = None
+    grove: Grove,
+    *,
+    label: str,
+    pid: int | None,
+    session: str | None = None,
+    allow_unapproved: bool = False,
 ) -> TakeResult:
     """Take the worktree we stand in: adopt it as a slot when another tool made it (Cursor
     runs its setup inside its own new worktree), giving it a slot's ports, env, database and
@@ -251,6 +259,7 @@ def take_here(
             "main (slot 0) is never taken",
             hint="run `grove take --here` inside the worktree to adopt, or `grove take`",
         )
+    require_approved(grove, "grove take", allow_unapproved)
     if grove.current is not None:
         return _take_in_place(grove, grove.current, label, pid, session)
     template = create.prepare_database(grove)
