@@ -256,3 +256,10 @@ def test_chmod_never_follows_a_link(tree: tuple[Path, Path]) -> None:
     (root / "a" / "own").write_text("x")
     fsio.chmod_inside(root, "a/own", 0o400)
     assert stat.S_IMODE((root / "a" / "own").stat().st_mode) == 0o400
+
+
+def test_the_agents_manifest_is_private(repo: Path, grove) -> None:
+    """It keeps the earlier text of the files install edits, which may hold values."""
+    assert grove("agents", "install", "claude").code == 0
+    manifest = repo / ".git" / "grove" / "agents.json"
+    assert stat.S_IMODE(manifest.stat().st_mode) == 0o600

@@ -235,3 +235,24 @@ def test_edit_and_pull_approve_only_their_own_file(
         ".env.team changed: added SNEAKY"
     ]
     assert grove("refresh", "1", "--json").json["error"]["code"] == "unapproved"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("db", "start", "1"), ("db", "reset", "1"), ("db", "reseed")],
+    ids=["db start", "db reset", "db reseed"],
+)
+def test_database_commands_that_run_the_seed_or_migrations_refuse(
+    repo: Path, grove, args: tuple[str, ...]
+) -> None:
+    """A start can build the template (the seed), a reset migrates, a reseed seeds: each
+    refuses before touching PostgreSQL, so this runs without a server."""
+    grove("create")
+    _tamper(repo, "PATH=/tmp/agent-bin\n")
+    write_config(repo, '[database]\nseed = ["psql -c \\"select 1\\""]\n')
+    refused = grove(*args, "--json")
+    assert refused.code == 1, refused.out
+    assert refused.json["error"]["code"] == "unapproved"
+    assert "added PATH" in refused.json["error"]["message"]
+    assert not (repo / ".git" / "grove" / "pg" / "template").exists()
+    assert f"{' '.join(args)} --allow-unapproved" in refused.json["error"]["hint"]

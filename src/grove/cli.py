@@ -177,13 +177,16 @@ def _add_approval_args(parser: argparse.ArgumentParser, sub: Any) -> argparse.Ar
     """The override for lifecycle.gate. Not --force: on switch and release that already
     means acting on another task's slot, and one flag must not grant both."""
     for name in GATED_COMMANDS:
-        when = "with --reset: " if name == "release" else ""
-        sub.choices[name].add_argument(
-            "--allow-unapproved",
-            action="store_true",
-            help=f"{when}run steps although the shared files changed since `grove env approve`",
-        )
+        _add_allow_unapproved(sub.choices[name], "with --reset: " if name == "release" else "")
     return parser
+
+
+def _add_allow_unapproved(parser: argparse.ArgumentParser, when: str) -> None:
+    parser.add_argument(
+        "--allow-unapproved",
+        action="store_true",
+        help=f"{when}run steps although the shared files changed since `grove env approve`",
+    )
 
 
 def _caller(args: argparse.Namespace) -> Caller:
@@ -215,13 +218,17 @@ def _add_db_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         q = dbsub.add_parser(action, parents=[common], help=text)
         q.add_argument("slots", nargs="*", type=_slot, help="slots (default: the current one)")
         q.add_argument("--all", action="store_true", help="every slot")
+        if action == "start":
+            _add_allow_unapproved(q, "")
     q = dbsub.add_parser("reset", parents=[common], help="back to the template's state")
     q.add_argument("slot", type=_slot)
     _add_holder_args(q, "reset the database of a slot another live task holds")
+    _add_allow_unapproved(q, "")
     q = dbsub.add_parser("psql", parents=[common], help="psql into slot N's database")
     q.add_argument("slot", nargs="?", type=_slot)
     q.add_argument("cmd", nargs="*", metavar="-- ARGS", help="arguments for psql, after --")
-    dbsub.add_parser("reseed", parents=[common], help="rebuild the template from the seed")
+    q = dbsub.add_parser("reseed", parents=[common], help="rebuild the template from the seed")
+    _add_allow_unapproved(q, "")
     q = dbsub.add_parser("drop", parents=[common], help="delete slot N's database")
     q.add_argument("slot", type=_slot)
     q.add_argument("--yes", action="store_true", help="yes, delete its data")
@@ -362,13 +369,13 @@ def _dispatch_db(grove: Grove, args: argparse.Namespace) -> tuple[output.Result,
     if action == "status":
         return db.status(grove, args.slots, args.all), 0
     if action == "start":
-        return db.start(grove, args.slots, args.all), 0
+        return db.start(grove, args.slots, args.all, args.allow_unapproved), 0
     if action == "stop":
         return db.stop(grove, args.slots, args.all), 0
     if action == "reset":
-        return db.reset(grove, args.slot, _caller(args)), 0
+        return db.reset(grove, args.slot, _caller(args), args.allow_unapproved), 0
     if action == "reseed":
-        return db.reseed(grove), 0
+        return db.reseed(grove, args.allow_unapproved), 0
     if action == "drop":
         return db.drop(grove, args.slot, args.yes), 0
     if action == "psql":

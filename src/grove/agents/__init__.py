@@ -337,7 +337,10 @@ def install(grove: Grove, agents: list[str], profile: str, dry_run: bool) -> Age
         record["installed"] = change.after
     manifest["agents"] = sorted(set(manifest.get("agents", [])) | set(agents))
     manifest["profile"] = profile
-    fsio.write_atomic(grove.state_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    # 0600: it keeps the earlier text of the files it edits, which may hold values.
+    fsio.write_atomic(
+        grove.state_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n", mode=0o600
+    )
     return AgentsResult("install", agents, profile, False, changes, notes)
 
 

@@ -60,11 +60,13 @@ class ActionResult:
         return "\n".join(lines)
 
 
-def start(grove: Grove, numbers: list[int], all_slots: bool) -> ActionResult:
+def start(
+    grove: Grove, numbers: list[int], all_slots: bool, allow_unapproved: bool = False
+) -> ActionResult:
     database.config_of(grove)
     result = ActionResult("start")
     for n in targets(grove, numbers, all_slots):
-        result.slots.append(slot_database.start(grove, n))
+        result.slots.append(slot_database.start(grove, n, allow_unapproved))
     return result
 
 
@@ -79,15 +81,15 @@ def stop(grove: Grove, numbers: list[int], all_slots: bool) -> ActionResult:
     return result
 
 
-def reset(grove: Grove, n: int, caller: Caller) -> ActionResult:
+def reset(grove: Grove, n: int, caller: Caller, allow_unapproved: bool = False) -> ActionResult:
     database.config_of(grove)
-    row, template = slot_database.reset(grove, n, caller)
+    row, template = slot_database.reset(grove, n, caller, allow_unapproved)
     return ActionResult("reset", [row], template)
 
 
-def reseed(grove: Grove) -> ActionResult:
+def reseed(grove: Grove, allow_unapproved: bool = False) -> ActionResult:
     database.config_of(grove)
-    template = database.ensure_template(grove, rebuild=True)
+    template = slot_database.reseed(grove, allow_unapproved)
     return ActionResult("reseed", [], template.as_json())
 
 

@@ -6,16 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from grove import output, steps
+from grove.lifecycle.gate import require_approved
 from grove.lifecycle.holders import Caller, check_not_held
 from grove.lifecycle.locks import grove_lock, slot_lock
 from grove.slots import Grove, existing_slot
 
 
-def start(grove: Grove, n: int) -> dict[str, Any]:
+def start(grove: Grove, n: int, allow_unapproved: bool = False) -> dict[str, Any]:
     """Slot n's database up: cloned first when it has none. One call decides, under the
     database's own lock, so a drop or another start in between cannot make it fail."""
     from grove import database
 
+    # A start can build the template, which runs the seed with the slot's environment.
+    require_approved(grove, f"grove db start {n}", allow_unapproved)
     with slot_lock(grove, n, "db start"):
         existing_slot(grove, n)
         database.ensure_template(grove)
@@ -35,10 +38,14 @@ def drop(grove: Grove, n: int) -> bool:
         return database.delete(grove, n)
 
 
-def reset(grove: Grove, n: int, caller: Caller) -> tuple[dict[str, Any], dict[str, Any]]:
+def reset(
+    grove: Grove, n: int, caller: Caller, allow_unapproved: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Slot n's database back to the template, then migrated. Returns the slot's row and
     the template report."""
     from grove import database
+
+    require_approved(grove, f"grove db reset {n}", allow_unapproved)
 
     with slot_lock(grove, n, "db reset"):
         existing_slot(grove, n)
@@ -49,6 +56,14 @@ def reset(grove: Grove, n: int, caller: Caller) -> tuple[dict[str, Any], dict[st
         migrated = database.run_migrations(grove, n)
     row = {"slot": n, "result": "reset to the template", "changed": True, "migrated": migrated}
     return row, template.as_json()
+
+
+def reseed(grove: Grove, allow_unapproved: bool = False) -> Any:
+    """The template rebuilt from the seed (the seed runs with the environment)."""
+    from grove import database
+
+    require_approved(grove, "grove db reseed", allow_unapproved)
+    return database.ensure_template(grove, rebuild=True)
 
 
 def reap_orphans(grove: Grove) -> list[str]:
