@@ -338,9 +338,7 @@ def install(grove: Grove, agents: list[str], profile: str, dry_run: bool) -> Age
     manifest["agents"] = sorted(set(manifest.get("agents", [])) | set(agents))
     manifest["profile"] = profile
     # 0600: it keeps the earlier text of the files it edits, which may hold values.
-    fsio.write_atomic(
-        grove.state_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n", mode=0o600
-    )
+    fsio.write_atomic(grove.state_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n", mode=0o600)
     return AgentsResult("install", agents, profile, False, changes, notes)
 
 
