@@ -48,7 +48,10 @@ CONTRACT = {
         "ahead",
         "behind",
         "lease",
+        "services",
     },
+    ("up", "1"): {"action", "services"},
+    ("down", "1"): {"action", "services"},
     ("env", "1"): {"slot", "path", "ports", "env", "masked"},
     ("switch", "1", "topic"): {
         "slot",

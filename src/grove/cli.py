@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("agents", parents=[common], help="install grove into coding agents")
     _add_agents_parser(p, common)
 
+    _add_db_parser(sub, common)
+    _add_service_parsers(sub, common)
+    return _add_approval_args(parser, sub)
+
+
+def _add_service_parsers(sub: Any, common: _Parser) -> None:
     p = sub.add_parser("remove", parents=[common], help="remove slot N (refuses to lose work)")
     p.add_argument("slot", type=_slot)
     p.add_argument(
@@ -133,9 +139,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(label=None, pid=None)
     p.add_argument("--keep-db", action="store_true", help="keep the slot's database")
+    p = sub.add_parser("up", parents=[common], help="start slot N's services in the background")
+    p.add_argument("items", nargs="*", metavar="[N] SERVICE", help="slot, then services (all)")
+    _add_allow_unapproved(p, "")
+    p = sub.add_parser("down", parents=[common], help="stop slot N's services")
+    p.add_argument("items", nargs="*", metavar="[N] SERVICE", help="slot, then services (all)")
+    p = sub.add_parser("logs", parents=[common], help="a service's log")
+    p.add_argument("items", nargs="+", metavar="[N] SERVICE", help="slot, then one service")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing what it writes")
+    p.add_argument("--tail", type=int, default=50, metavar="K", help="last K lines (50)")
 
-    _add_db_parser(sub, common)
-    return _add_approval_args(parser, sub)
+
+def _slot_and_names(items: list[str]) -> tuple[int | None, list[str]]:
+    """`[N] [SERVICE...]`: a leading number is the slot (service names start with a letter)."""
+    if items and items[0].isdigit():
+        return _slot_arg(items[0]), items[1:]
+    return None, list(items)
 
 
 def _add_lease_parsers(sub: Any, common: _Parser) -> None:
@@ -290,22 +309,8 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
         from grove.commands import secrets
 
         return secrets.pull(grove, args.allow_unapproved), 0
-    if command == "exec":
-        from grove.commands import exec_
-
-        cmd, allow = args.cmd, args.allow_unapproved
-        if not args.json:
-            exec_.replace_process(grove, args.slot, cmd, allow)  # does not return
-        ran = exec_.run_child(grove, args.slot, cmd, allow)
-        return ran, ran.exit_code
-    if command == "compose":
-        from grove.commands import compose
-
-        allow = args.allow_unapproved
-        if not args.json:
-            compose.replace_process(grove, args.slot, args.cmd, allow)  # does not return
-        composed = compose.run_child(grove, args.slot, args.cmd, allow)
-        return composed, composed.exit_code
+    if command in ("exec", "compose"):
+        return _dispatch_run(grove, args)
     if command == "switch":
         from grove.commands import switch
 
@@ -323,6 +328,8 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
         return _dispatch_agents(grove, args)
     if command == "take":
         return _dispatch_take(grove, args)
+    if command in ("up", "down", "logs"):
+        return _dispatch_services(grove, args)
     if command == "release":
         from grove.commands import release
 
@@ -360,6 +367,46 @@ def _dispatch_agents(grove: Grove, args: argparse.Namespace) -> tuple[output.Res
     if args.agents_command == "uninstall":
         return agents.uninstall(grove, args.dry_run), 0
     raise UsageError("grove agents needs an action", hint="install, uninstall or hook")
+
+
+def _dispatch_run(grove: Grove, args: argparse.Namespace) -> tuple[output.Result, int]:
+    allow = args.allow_unapproved
+    if args.command == "exec":
+        from grove.commands import exec_
+
+        if not args.json:
+            exec_.replace_process(grove, args.slot, args.cmd, allow)  # does not return
+        ran = exec_.run_child(grove, args.slot, args.cmd, allow)
+        return ran, ran.exit_code
+    from grove.commands import compose
+
+    if not args.json:
+        compose.replace_process(grove, args.slot, args.cmd, allow)  # does not return
+    composed = compose.run_child(grove, args.slot, args.cmd, allow)
+    return composed, composed.exit_code
+
+
+def _dispatch_services(grove: Grove, args: argparse.Namespace) -> tuple[output.Result, int]:
+    n, names = _slot_and_names(args.items)
+    if args.command == "up":
+        from grove.commands import up
+
+        return up.run(grove, n, names, args.allow_unapproved), 0
+    if args.command == "down":
+        from grove.commands import down
+
+        return down.run(grove, n, names), 0
+    from grove.commands import logs
+
+    if len(names) != 1:
+        raise UsageError(
+            "grove logs needs exactly one service", hint="grove logs [N] SERVICE [-f] [--tail K]"
+        )
+    if args.tail < 1:
+        raise UsageError(f"--tail: expected a number of lines >= 1, got {args.tail}")
+    if args.follow:
+        return logs.follow(grove, n, names[0], args.tail), 0
+    return logs.run(grove, n, names[0], args.tail), 0
 
 
 def _dispatch_db(grove: Grove, args: argparse.Namespace) -> tuple[output.Result, int]:
@@ -475,6 +522,8 @@ def _refuse_ignored_flags(args: argparse.Namespace) -> None:
             ignored = f"--reveal does not apply to `grove env {action}`"
         elif action is not None and args.format is not None:
             ignored = f"--format does not apply to `grove env {action}`"
+    elif command == "logs" and args.follow and args.json:
+        ignored = "--follow cannot be combined with --json (one document, then the end)"
     if ignored is not None:
         raise UsageError(f"grove {command}: {ignored}", hint=hint)
 

@@ -71,6 +71,20 @@ DB_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 
 
 @dataclass(frozen=True)
+class ServiceSpec:
+    """[services] NAME: a long-running command of every slot, started by `grove up`."""
+
+    name: str
+    run: str  # a template: {n}, {name}, {dir} and the [ports] variables
+    port: str | None  # the [ports] variable it listens on; `up` waits for it
+    ready_timeout: float = 60.0
+
+
+SERVICE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+DEFAULT_READY_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
 class SecurityConfig:
     allow: tuple[str, ...] = ()  # key names or finding fingerprints ("sha256:...")
     production_aws_accounts: tuple[str, ...] = ()
@@ -98,6 +112,7 @@ class Config:
     switch_run: tuple[str, ...] = ()
     step_timeout: float = DEFAULT_STEP_TIMEOUT  # seconds any setup, seed or migrate command may run
     database: DatabaseConfig | None = None
+    services: tuple[ServiceSpec, ...] = ()
     security: SecurityConfig = SecurityConfig()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -119,6 +134,7 @@ _SCHEMA: dict[str, set[str]] = {
     "refresh": {"run"},
     "switch": {"run"},
     "security": {"allow", "production_aws_accounts"},
+    "services": set(),  # any service name; each entry is checked by _parse_services
     "secrets": {"pull", "file"},
     "database": {
         "engine",
@@ -202,7 +218,7 @@ def parse(data: dict[str, Any], path: Path) -> Config:
     for section, value in data.items():
         if section not in _SCHEMA:
             raise r.fail(f"[{section}]", f"one of the sections {', '.join(sorted(_SCHEMA))}")
-        if isinstance(value, dict) and section != "ports":
+        if isinstance(value, dict) and section not in ("ports", "services"):
             for key in value:
                 if key not in _SCHEMA[section]:
                     raise r.fail(
@@ -291,9 +307,52 @@ def parse(data: dict[str, Any], path: Path) -> Config:
         switch_run=r.texts(r.table(data, "switch").get("run", []), "[switch] run"),
         step_timeout=step_timeout,
         database=database,
+        services=_parse_services(r, r.table(data, "services"), port_names),
         security=_parse_security(r, data, shared),
         raw=data,
     )
+
+
+def _parse_services(
+    r: _Reader, table: dict[str, Any], port_names: set[str]
+) -> tuple[ServiceSpec, ...]:
+    services: list[ServiceSpec] = []
+    claimed: dict[str, str] = {}
+    for name, given in table.items():
+        where = f"[services] {name}"
+        if not SERVICE_NAME.fullmatch(name):
+            raise r.fail(where, "a service name of lower-case letters, digits, - and _")
+        entry = {"run": given} if isinstance(given, str) else given
+        if not isinstance(entry, dict):
+            raise r.fail(where, '{ run = "COMMAND", port = "PORT_VARIABLE" }', entry)
+        unknown = set(entry) - {"run", "port", "ready_timeout"}
+        if unknown:
+            raise r.fail(f"{where} {sorted(unknown)[0]}", "one of run, port, ready_timeout")
+        run = r.text(entry.get("run"), f"{where} run")
+        if not run.strip():
+            raise r.fail(f"{where} run", "a command to run", run)
+        _check_template(r, f"{where} run", run, port_names)
+        port = entry.get("port")
+        if port is not None:
+            port = r.text(port, f"{where} port")
+            if port not in port_names:
+                raise r.fail(
+                    f"{where} port",
+                    f"a [ports] variable ({', '.join(sorted(port_names))})",
+                    port,
+                )
+            if port in claimed:
+                raise r.fail(f"{where} port", f"a port no other service uses ({claimed[port]})")
+            claimed[port] = name
+        timeout = entry.get("ready_timeout", DEFAULT_READY_TIMEOUT)
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not (0 < timeout <= 3600)
+        ):
+            raise r.fail(f"{where} ready_timeout", "seconds, more than 0 and at most 3600", timeout)
+        services.append(ServiceSpec(name, run, port, float(timeout)))
+    return tuple(services)
 
 
 def _parse_database(

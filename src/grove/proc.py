@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -230,3 +231,158 @@ def run_forwarding_signals(
 def run_interactive(argv: Sequence[str]) -> int:
     """A program that talks to the user's terminal (an editor); its exit code."""
     return subprocess.call(list(argv))
+
+
+# Services: a long-running command of a slot, started detached by `grove up`. It runs
+# under a small supervisor (`python -m grove.proc supervise ...`) that leads a new session
+# and process group: the command and everything it starts share that group, so one signal
+# to the group stops the whole tree, and the supervisor keeps the log under its size cap
+# and records the exit code when the command ends.
+SERVICE_LOG_CAP = 5 * 1024 * 1024  # per log file; one older file is kept beside it
+SERVICE_START_MARK = "--- grove up"  # the first line of each start in a service's log
+
+
+def start_service(command: str, cwd: Path, env: Mapping[str, str], log: Path, status: Path) -> int:
+    """Start command detached from grove and the terminal; returns the supervisor's pid,
+    which is also the service's process group id."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "grove.proc", "supervise", str(log), str(status), command],
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
+    _detached.append(supervisor)  # reaped when it ends, never waited for
+    return supervisor.pid
+
+
+_detached: list[subprocess.Popen[bytes]] = []
+
+
+def _reap(pid: int) -> None:
+    """Collect pid's exit status if it is our own child, so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _group_alive(pgid: int) -> bool:
+    import psutil
+
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # Zombies still count for killpg: look for a member that is really running.
+    for process in psutil.process_iter(["status"]):
+        try:
+            if process.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(process.pid) == pgid:
+                return True
+        except (OSError, psutil.Error):
+            continue
+    return False
+
+
+def end_process_group(pid: int, grace: float = STOP_GRACE) -> bool:
+    """SIGTERM the process group pid leads (or pid alone when it leads none, so a process
+    that shares grove's own group never takes grove with it), SIGKILL whatever is left after
+    grace seconds. Returns whether everything ended."""
+    import signal
+    import time
+
+    try:
+        leads = os.getpgid(pid) == pid and pid != os.getpgrp()
+    except ProcessLookupError:
+        _reap(pid)
+        return True
+
+    def send(sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig) if leads else os.kill(pid, sig)
+
+    def gone() -> bool:
+        _reap(pid)
+        if leads:
+            return not _group_alive(pid)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return _is_zombie(pid)
+
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, STOP_GRACE)):
+        send(sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if gone():
+                return True
+            time.sleep(0.02)
+    return gone()
+
+
+def _is_zombie(pid: int) -> bool:
+    import psutil
+
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return True
+
+
+def supervise(log: Path, status: Path, command: str) -> int:
+    """The supervisor's body (in the service's own session): run command through the shell
+    with its output in log, rotated at SERVICE_LOG_CAP, then record its exit code."""
+    import json
+    import signal
+    import time
+
+    child = subprocess.Popen(
+        command,
+        shell=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    # The group's SIGTERM is for the command; the supervisor stays to drain its output and
+    # record how it ended (SIGKILL after the grace period still ends it). Ignored only after
+    # the command started: an ignored signal would stay ignored in it across exec.
+    for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    assert child.stdout is not None
+    # The cap can be lowered (never raised past the default) for a test or a small disk.
+    given = os.environ.get("GROVE_SERVICE_LOG_CAP", "")
+    cap = SERVICE_LOG_CAP
+    if given.isdigit() and int(given) > 0:
+        cap = min(cap, int(given))
+    sink = log.open("ab")
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    sink.write(f"{SERVICE_START_MARK} {stamp}: {command}\n".encode())
+    sink.flush()
+    written = sink.tell()
+    while chunk := os.read(child.stdout.fileno(), 65536):
+        while chunk:
+            if written >= cap:
+                sink.close()
+                log.replace(log.with_name(log.name + ".1"))
+                sink, written = log.open("ab"), 0
+            part, chunk = chunk[: cap - written], chunk[cap - written :]
+            sink.write(part)
+            written += len(part)
+        sink.flush()
+    code = child.wait()
+    sink.close()
+    tmp = status.with_name(status.name + ".tmp")
+    tmp.write_text(json.dumps({"exit": code, "ended": time.time()}), encoding="utf-8")
+    tmp.replace(status)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "supervise":
+        sys.exit(supervise(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]))
+    sys.exit(2)

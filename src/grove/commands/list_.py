@@ -10,6 +10,7 @@ from typing import Any
 from grove import git, output, ports, steps
 from grove.checks import env as env_checks
 from grove.errors import GroveError
+from grove.lifecycle import services
 from grove.slots import Grove, Slot, discover
 from grove.state import leases
 
@@ -35,6 +36,7 @@ class SlotRow:
     database: str | None = None  # "up" | "down" | "none"; None without [database]
     lease: leases.Lease | None = None
     adopted: bool = False
+    services: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def where(self) -> str:
@@ -63,7 +65,14 @@ class SlotRow:
             "database": self.database,
             "held": self.lease is not None,
             "lease": self.lease.as_json() if self.lease else None,
+            "services": self.services,
         }
+
+    def services_text(self) -> str:
+        return ", ".join(
+            f"{s['name']} {s['state']}" + (f" :{s['port']}" if s["state"] == "up" else "")
+            for s in self.services
+        )
 
 
 @dataclass
@@ -71,6 +80,7 @@ class ListResult:
     rows: list[SlotRow]
     limit: int
     has_database: bool = False
+    has_services: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {"slots": [row.as_json() for row in self.rows], "limit": self.limit}
@@ -81,6 +91,7 @@ class ListResult:
             name = "main" if row.slot == 0 else f"wt{row.slot}"
             if not row.exists:
                 blanks = ["", "", "", "", "", ""] + ([""] if self.has_database else [])
+                blanks += [""] if self.has_services else []
                 table_rows.append([f" {name}", "(missing)", *blanks[1:], row.where])
                 continue
             where = row.branch or f"({(row.head or '')[:8]})"
@@ -106,10 +117,13 @@ class ListResult:
             ]
             if self.has_database:
                 cells.append(row.database or "")
+            if self.has_services:
+                cells.append(row.services_text() or "-")
             table_rows.append([*cells, row.where])
         legend = "ports: " + " ".join(self.rows[0].ports) + "  (* = listening)" if self.rows else ""
         headers = ["slot", "branch", "state", "+/-", "ports", "env", "held by"]
         headers += ["db"] if self.has_database else []
+        headers += ["services"] if self.has_services else []
         body = output.table([*headers, "path"], table_rows)
         return body + ("\n" + legend if legend else "")
 
@@ -142,6 +156,7 @@ def _row(grove: Grove, slot: Slot) -> SlotRow:
         except GroveError:
             row.database = "unknown"
     row.setup_complete = steps.setup_complete(grove, slot.n)
+    row.services = [s.as_json() for s in services.status(grove, slot.n)]
     return row
 
 
@@ -157,4 +172,5 @@ def run(grove: Grove) -> ListResult:
             name: {"port": port, "listening": port in listening}
             for name, port in grove.config.ports_for(row.slot).items()
         }
-    return ListResult(rows, grove.config.slots, grove.config.database is not None)
+    has_services = any(row.services for row in rows)
+    return ListResult(rows, grove.config.slots, grove.config.database is not None, has_services)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grove import git
 from grove.commands import existing_slot
+from grove.lifecycle import services
 from grove.slots import Grove
 from grove.state import leases
 
@@ -26,6 +27,7 @@ class PeekResult:
     ahead: int | None
     behind: int | None
     lease: leases.Lease | None = None
+    services: list[services.ServiceState] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +44,7 @@ class PeekResult:
             "ahead": self.ahead,
             "behind": self.behind,
             "lease": self.lease.as_json() if self.lease else None,
+            "services": [s.as_json() for s in self.services],
         }
 
     def as_text(self) -> str:
@@ -49,6 +52,9 @@ class PeekResult:
         lines = [f"slot {self.slot}: {where}  ({self.path})"]
         if self.lease:
             lines.append(f"held by {self.lease.describe()}")
+        for service in self.services:
+            at = f" at {service.url} (pid {service.pid})" if service.state == "up" else ""
+            lines.append(f"service {service.summary()}{at}")
         if self.ahead is not None:
             lines.append(f"upstream: +{self.ahead} -{self.behind}")
         lines.append(
@@ -80,4 +86,5 @@ def run(grove: Grove, n: int | None, count: int = 5) -> PeekResult:
         ahead=st.ahead,
         behind=st.behind,
         lease=leases.read(grove.state_dir, n),
+        services=services.status(grove, n),
     )

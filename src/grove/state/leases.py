@@ -23,11 +23,15 @@ START_TIME_TOLERANCE = 1.0
 
 
 def process_start_time(pid: int) -> float | None:
-    """When process pid started, or None when there is no such process."""
+    """When process pid started, or None when there is no such process. A zombie (ended,
+    not yet collected by its parent) counts as gone."""
     import psutil
 
     try:
-        return float(psutil.Process(pid).create_time())
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return float(process.create_time())
     except (psutil.Error, OSError, OverflowError, ValueError):
         return None
 
