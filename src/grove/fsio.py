@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import shutil
 import stat
 import tempfile
@@ -334,7 +333,7 @@ def write_inside(
             raise _refuse(root, _parts(relative), len(_parts(relative)) - 1)
         if mode is None:
             mode = stat.S_IMODE(current.st_mode) if current is not None else 0o644
-        tmp = f".{name}.{os.getpid()}.{secrets.token_hex(4)}.grove-tmp"
+        tmp = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.grove-tmp"
         fd = os.open(
             tmp,
             os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -357,7 +356,7 @@ def write_inside(
 def link_inside(root: Path, relative: str, target: str) -> None:
     """Point root/relative at target atomically; the folders on the way must be real."""
     with _folder_of(root, relative, True) as (folder, name):
-        tmp = f".{name}.{os.getpid()}.{secrets.token_hex(4)}.grove-tmp"
+        tmp = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.grove-tmp"
         os.symlink(target, tmp, dir_fd=folder)
         try:
             os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)

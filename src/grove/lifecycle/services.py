@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grove import output, proc, slotenv
+from grove import output, proc
 from grove.config import ServiceSpec
 from grove.errors import GroveError, Refused, UsageError
-from grove.lifecycle.gate import require_approved
 from grove.lifecycle.locks import slot_lock
 from grove.slots import Grove, existing_slot
 from grove.state import services as records
@@ -133,8 +132,16 @@ def up(
     grove: Grove, n: int, names: list[str] | None, allow_unapproved: bool = False
 ) -> ServicesResult:
     chosen = specs(grove, names)
-    require_approved(grove, f"grove up {n}", allow_unapproved)
     result = ServicesResult("up")
+    # All already up: nothing starts, so no approval check and no lock (the fast path an
+    # agent hits on every `grove up`). Anything to start is decided again under the lock.
+    current = [state_of(grove, n, spec.name, port_of(grove, n, spec)) for spec in chosen]
+    if current and all(state.state == "up" for state in current):
+        result.services = current
+        return result
+    from grove.lifecycle.gate import require_approved
+
+    require_approved(grove, f"grove up {n}", allow_unapproved)
     with slot_lock(grove, n, "grove up"):
         existing_slot(grove, n)
         for spec in chosen:
@@ -159,6 +166,8 @@ def _up_one(grove: Grove, n: int, spec: ServiceSpec) -> ServiceState:
     status_file = records.status_path(grove.state_dir, n, spec.name)
     status_file.parent.mkdir(parents=True, exist_ok=True)
     status_file.unlink(missing_ok=True)
+    from grove import slotenv
+
     env = slotenv.process_env(grove, n)
     env["GROVE_SLOT"] = str(n)
     pid = proc.start_service(command, grove.slot_path(n), env, log, status_file)

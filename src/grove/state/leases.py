@@ -25,6 +25,8 @@ START_TIME_TOLERANCE = 1.0
 def process_start_time(pid: int) -> float | None:
     """When process pid started, or None when there is no such process. A zombie (ended,
     not yet collected by its parent) counts as gone."""
+    if _BOOT_TIME is not None:
+        return _linux_start_time(pid)
     import psutil
 
     try:
@@ -34,6 +36,45 @@ def process_start_time(pid: int) -> float | None:
         return float(process.create_time())
     except (psutil.Error, OSError, OverflowError, ValueError):
         return None
+
+
+def _read_boot_time() -> float | None:
+    """Linux's boot time, from /proc/stat (None elsewhere: psutil answers there)."""
+    try:
+        with Path("/proc/stat").open("rb") as handle:
+            for line in handle:
+                if line.startswith(b"btime "):
+                    return float(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+_BOOT_TIME = _read_boot_time()
+_CLOCK_TICKS = 100.0
+try:
+    import os as _os
+
+    _CLOCK_TICKS = float(_os.sysconf("SC_CLK_TCK"))
+except (AttributeError, ValueError, OSError):
+    pass
+
+
+def _linux_start_time(pid: int) -> float | None:
+    """The same start time psutil reports (boot time + start ticks), read straight from
+    /proc/<pid>/stat: importing psutil costs more than the whole check, and agents ask
+    often (`grove up`, `grove list`)."""
+    try:
+        with Path(f"/proc/{int(pid)}/stat").open("rb") as handle:
+            data = handle.read()
+    except (OSError, ValueError):
+        return None
+    # The command name sits in parentheses and may hold spaces or ')': split after the last.
+    fields = data[data.rfind(b")") + 2 :].split()
+    if len(fields) < 20 or fields[0] == b"Z":
+        return None
+    assert _BOOT_TIME is not None
+    return _BOOT_TIME + int(fields[19]) / _CLOCK_TICKS
 
 
 def process_alive(pid: int, started: float | None) -> bool:
