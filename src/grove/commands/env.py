@@ -20,16 +20,17 @@ class EnvResult:
     slot: int
     path: Path
     env: dict[str, str]
-    managed: set[str]
+    managed: set[str]  # keys whose value is grove's own and carries no credential
     ports: dict[str, int]
     fmt: str
     reveal: bool
 
     def shown(self) -> dict[str, str]:
-        """Values grove manages are shown; the rest may be secrets, masked unless --reveal."""
+        """Values grove writes are shown; the rest may be secrets, masked unless --reveal. A
+        URL keeps its host, port and path and loses only its password."""
         if self.reveal:
             return dict(self.env)
-        return {k: v if k in self.managed else output.mask(v) for k, v in self.env.items()}
+        return {k: v if k in self.managed else _masked(v) for k, v in self.env.items()}
 
     def masked_keys(self) -> list[str]:
         return [] if self.reveal else sorted(k for k in self.env if k not in self.managed)
@@ -44,9 +45,17 @@ class EnvResult:
         }
 
     def as_text(self) -> str:
-        shown = self.shown()
         if self.fmt == "json":
             return json.dumps(self.as_json(), indent=2)
+        # dotenv and shell are read by `eval`, `source` and dotenv readers: a masked value
+        # there would be taken for the value. Masked keys are left out, and stderr says so.
+        masked = set(self.masked_keys())
+        if masked:
+            listed = ", ".join(sorted(masked))
+            output.narrate(
+                f"left out {len(masked)} masked value(s): {listed}; --reveal prints them"
+            )
+        shown = {k: v for k, v in self.shown().items() if k not in masked}
         if self.fmt == "shell":
             return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in shown.items())
         lines = []
@@ -58,18 +67,43 @@ class EnvResult:
         return "\n".join(lines)
 
 
+def _masked(value: str) -> str:
+    """A URL with a password keeps everything but the password; anything else is masked."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        if parts.scheme and parts.password and parts.hostname:
+            userinfo = f"{parts.username}:****@" if parts.username else "****@"
+            netloc = userinfo + parts.netloc.rpartition("@")[2]
+            return parts._replace(netloc=netloc).geturl()
+    except ValueError:
+        pass
+    return output.mask(value)
+
+
+def _carries_credentials(value: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return bool(urlsplit(value).password)
+    except ValueError:
+        return False
+
+
 def run(grove: Grove, n: int | None, fmt: str, reveal: bool) -> EnvResult:
     n = grove.resolve_slot(n)
     slot = existing_slot(grove, n)
     values = slotenv.managed_values(grove, n)
     env = slotenv.slot_env(grove, n)
-    # Rewritten shared values and database passwords carry credentials: masked like the rest.
-    secret = {rule.key for rule in grove.config.rewrites} | {"PGPASSWORD"}
-    if "PGPASSWORD" in values:
-        secret.add("DATABASE_URL")
     # Masking follows where the value came from, not the key's name: a key grove manages is
-    # shown only while the slot really sees grove's value. With the local file missing, or
-    # a user line overriding it, the value comes from elsewhere (the shared file, say a
-    # production URL) and is masked like any other.
-    managed = {key for key in set(values) - secret if env.get(key) == values[key]}
+    # shown only while the slot really sees grove's own value (with the local file missing,
+    # or a user line overriding it, the value comes from elsewhere, say a production URL in
+    # the shared file). Of grove's own values only credentials are masked: the database
+    # password, and a URL that carries one (a rewritten shared value keeps its password).
+    managed = {
+        key
+        for key, value in values.items()
+        if env.get(key) == value and key != "PGPASSWORD" and not _carries_credentials(value)
+    }
     return EnvResult(n, slot.path, env, managed, grove.config.ports_for(n), fmt, reveal)
