@@ -53,3 +53,25 @@ def test_eval_formats_leave_masked_values_out_and_say_so(repo: Path, grove) -> N
     revealed = grove("env", "1", "--format", "shell", "--reveal")
     assert "export DATABASE_URL=" in revealed.out and "s3cretpw" in revealed.out
     assert "left out" not in revealed.err
+
+
+def test_an_uncommitted_config_still_gives_clean_slots(bare_repo: Path, grove) -> None:
+    """Following init's "next:" line without committing: grove.toml and a .gitignore that
+    lists the local file exist only in main's working tree, not in a new slot's checkout.
+    The local file and links go to .git/info/exclude, which every worktree shares."""
+    from conftest import git, with_test_ports
+
+    (bare_repo / ".gitignore").write_text("node_modules/\n")  # committed: no .env entries
+    git(bare_repo, "add", ".gitignore")
+    git(bare_repo, "commit", "-q", "-m", "ignore only node_modules")
+    (bare_repo / ".gitignore").write_text("node_modules/\n.env\n.env.local\n")  # not committed
+    (bare_repo / "grove.toml").write_text(with_test_ports(bare_repo, ""))  # not committed
+    assert grove("create").code == 0
+    slot = bare_repo.parent / "myproject-wt1"
+    assert (slot / ".env.local").is_file() and (slot / ".env").is_symlink()
+    assert git(slot, "status", "--porcelain") == ""
+    taken = grove("take", "--label", "t", "--json")
+    assert taken.code == 0, taken.out + taken.err
+    assert taken.json["slot"] == 1
+    exclude = (bare_repo / ".git" / "info" / "exclude").read_text()
+    assert "/.env.local" in exclude and "/.env" in exclude

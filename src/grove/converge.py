@@ -136,25 +136,25 @@ def _write_one_local(grove: Grove, n: int, name: str, dry_run: bool) -> list[Cha
 
 
 def ensure_ignored(grove: Grove, dry_run: bool = False) -> list[Change]:
-    """Keep the local file and shared links out of `git status` in every slot.
+    """Keep the local files and shared links out of `git status` in every slot.
 
-    Uses info/exclude in git's common dir, which applies to every worktree and changes no
-    tracked file. Tracked shared files are left alone.
+    They go into info/exclude in git's common dir, which every worktree reads and no commit
+    changes, even when main's .gitignore already lists them: an uncommitted .gitignore (a
+    fresh `grove init`) is not in a new slot's checkout, and the slot would show them as
+    untracked work. Tracked shared files are left alone.
     """
     names = [*grove.config.local_files, *grove.config.shared]
     tracked = git.tracked(grove.main, names)
-    candidates = [name for name in names if name not in tracked]
-    missing = [name for name in candidates if name not in git.check_ignore(grove.main, [name])]
-    if not missing:
-        return []
     exclude = grove.common_dir / "info" / "exclude"
     current = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
-    lines = [f"/{name}" for name in missing]
+    listed = {line.strip() for line in current.splitlines()}
+    missing = [name for name in names if name not in tracked and f"/{name}" not in listed]
+    if not missing:
+        return []
     if not dry_run:
         prefix = current if not current or current.endswith("\n") else current + "\n"
-        fsio.write_atomic(
-            exclude, prefix + "# grove: per-slot env files\n" + "\n".join(lines) + "\n"
-        )
+        lines = "\n".join(f"/{name}" for name in missing)
+        fsio.write_atomic(exclude, prefix + "# grove: per-slot env files\n" + lines + "\n")
     return [Change(0, "excluded", str(exclude), ", ".join(missing))]
 
 
