@@ -204,7 +204,8 @@ def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     It appends its arguments, folder and the environment grove gave it to the returned
     log (one JSON object per call), prints FAKE_COMPOSE_PS (FAIL: fails like an engine
-    that is down) and exits with FAKE_DOCKER_EXIT.
+    that is down; NOPLUGIN: like a docker without the compose plugin) and exits with
+    FAKE_DOCKER_EXIT.
     """
     folder = tmp_path / "fake-bin"
     folder.mkdir()
@@ -221,6 +222,8 @@ def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "reply = os.environ.get('FAKE_COMPOSE_PS', '')\n"
         "if reply == 'FAIL':\n"
         "    sys.stderr.write('Cannot connect to the Docker daemon\\n'); sys.exit(1)\n"
+        "if reply == 'NOPLUGIN':\n"
+        "    sys.stderr.write(\"docker: 'compose' is not a docker command.\\n\"); sys.exit(1)\n"
         "if reply:\n"
         "    print(reply)\n"
         "sys.exit(int(os.environ.get('FAKE_DOCKER_EXIT', '0')))\n"

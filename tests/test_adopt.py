@@ -165,7 +165,7 @@ def test_remove_forgets_an_adopted_worktree_and_keeps_its_folder(
 def test_take_here_refuses_bad_requests_and_writes_nothing(repo: Path, grove, tmp_path) -> None:
     state = repo / ".git" / "grove" / "registry.json"
     in_main = grove("take", "--here", "--json")
-    assert in_main.code == 2
+    assert in_main.code == 1
     assert "main (slot 0)" in in_main.json["error"]["message"]
     cursor = foreign_worktree(repo, tmp_path / "cursor" / "x")
     mixed = grove("take", "--here", "--branch", "b", "--json", cwd=cursor)

@@ -42,7 +42,7 @@ def test_lowest_free_index_and_explicit_index(repo: Path, grove) -> None:
 
 def test_index_beyond_limit_and_zero_are_refused(repo: Path, grove) -> None:
     assert grove("create", "3", "--json").json["error"]["code"] == "usage"
-    assert grove("create", "0", "--json").json["error"]["code"] == "usage"
+    assert grove("create", "0", "--json").json["error"]["code"] == "refused"
     assert not (repo.parent / "myproject-wt3").exists()
 
 
@@ -64,7 +64,7 @@ def test_existing_branch_is_checked_out(repo: Path, grove) -> None:
 
 def test_branch_checked_out_elsewhere_is_a_clear_error(repo: Path, grove) -> None:
     result = grove("create", "--branch", "main", "--json")
-    assert result.code == 2
+    assert result.code == 1
     assert "already checked out in slot 0" in result.json["error"]["message"]
     assert not (repo.parent / "myproject-wt1").exists()
 

@@ -75,3 +75,23 @@ def test_an_uncommitted_config_still_gives_clean_slots(bare_repo: Path, grove) -
     assert taken.json["slot"] == 1
     exclude = (bare_repo / ".git" / "info" / "exclude").read_text()
     assert "/.env.local" in exclude and "/.env" in exclude
+
+
+def test_create_refuses_a_taken_database_port_before_building_anything(
+    repo: Path, grove
+) -> None:
+    """The README says the refusal comes before touching anything: no template is seeded
+    and no worktree added while slot 1's DB_PORT is held. (No PostgreSQL is needed: the
+    refusal comes first, so this also runs as root.)"""
+    import socket
+
+    write_config(repo, '[database]\nseed = ["psql -c \\"select 1\\""]\n')
+    port = slot_ports(repo, 1)["DB_PORT"]
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        refused = grove("create", "--json")
+    assert refused.code == 1, refused.out
+    assert f"port {port} is held by pid" in refused.json["error"]["message"]
+    assert not (repo / ".git" / "grove" / "pg").exists()
+    assert not (repo.parent / "myproject-wt1").exists()

@@ -37,7 +37,7 @@ def test_switch_refuses_a_dirty_slot(repo: Path, grove) -> None:
 def test_switch_to_a_branch_checked_out_elsewhere_is_refused(repo: Path, grove) -> None:
     grove("create")
     result = grove("switch", "1", "main", "--json")
-    assert result.code == 2
+    assert result.code == 1
     assert "already checked out in slot 0" in result.json["error"]["message"]
 
 
@@ -53,6 +53,10 @@ def test_remove_a_clean_slot_reports_ignored_content(repo: Path, grove) -> None:
     assert set(result.json["deleted_ignored"]) >= {".env.local", "node_modules/"}
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert grove("create", "--json").json["slot"] == 1
+    text = grove("remove", "1")
+    assert text.code == 0
+    # Said once, on stdout, not narrated on stderr as well.
+    assert (text.out + text.err).count(".env.local") == 1
 
 
 def _refusal(grove, slot_dir: Path) -> dict:
@@ -103,7 +107,7 @@ def test_remove_force_discards_and_says_what(repo: Path, grove) -> None:
 
 def test_main_cannot_be_removed(repo: Path, grove) -> None:
     result = grove("remove", "0", "--force", "--json")
-    assert result.code == 2
+    assert result.code == 1
     assert repo.exists()
 
 

@@ -83,6 +83,18 @@ def test_an_unreachable_engine_is_a_warning(
         ("services.compose-unavailable", "warning")
     ]
     assert "Cannot connect to the Docker daemon" in findings[0]["message"]
+    assert findings[0]["hint"] == "is the Docker engine running?"
+
+
+def test_a_missing_compose_plugin_is_named_as_such(
+    repo: Path, grove, fake_docker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _compose_repo(repo, grove)
+    monkeypatch.setenv("FAKE_COMPOSE_PS", "NOPLUGIN")
+    (finding,) = grove("validate", "1", "--json").json["findings"]
+    assert finding["check"] == "services.compose-unavailable"
+    assert "Compose plugin is missing" in finding["hint"]
+    assert "engine" not in finding["hint"]
 
 
 def test_without_a_compose_file_docker_is_never_called(

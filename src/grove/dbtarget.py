@@ -29,8 +29,13 @@ _PASSWORD_SHAPE = re.compile(r"[A-Za-z0-9_-]{32,256}")
 def config_of(grove: Grove) -> DatabaseConfig:
     db = grove.config.database
     if db is None:
+        if grove.config.path is None:
+            raise ConfigError(
+                f"{grove.main} has no grove.toml, so no [database] is configured",
+                hint='`grove init` writes one; add [database] with engine = "postgres" to it',
+            )
         raise ConfigError(
-            f"{grove.config.path or grove.main / 'grove.toml'}: [database] is not configured",
+            f"{grove.config.path}: [database] is not configured",
             hint='add [database] with engine = "postgres" to grove.toml',
         )
     return db

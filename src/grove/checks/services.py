@@ -121,7 +121,7 @@ def check_compose_state(grove: Grove, n: int) -> list[Finding]:
                 n,
                 "services.compose-unavailable",
                 f"could not read compose project '{project}': {tail}",
-                "is the Docker engine running?",
+                _compose_hint(result.stderr),
             )
         ]
     text = result.stdout.strip()
@@ -163,3 +163,13 @@ def check_compose_state(grove: Grove, n: int) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _compose_hint(stderr: str) -> str:
+    """What the failure most likely means: the plugin, the engine, or neither."""
+    text = stderr.lower()
+    if "is not a docker command" in text or "unknown command" in text:
+        return "the Docker Compose plugin is missing: `docker compose version` fails; install it"
+    if "cannot connect to the docker daemon" in text or "docker.sock" in text:
+        return "is the Docker engine running?"
+    return "run the same `docker compose ps` in the slot to see why"

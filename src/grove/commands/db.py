@@ -8,7 +8,7 @@ from typing import Any
 
 from grove import database, output, proc
 from grove.commands import targets
-from grove.errors import Refused, UsageError
+from grove.errors import Refused
 from grove.lifecycle import database as slot_database
 from grove.lifecycle.holders import Caller
 from grove.slots import Grove
@@ -112,7 +112,7 @@ def psql(grove: Grove, n: int | None, args: list[str]) -> None:
     n = grove.resolve_slot(n)
     argv, env = database.psql_command(grove, n, args)
     if not database.status(grove, n).running:
-        raise UsageError(f"slot {n}'s database is not running", hint=f"`grove db start {n}`")
+        raise Refused(f"slot {n}'s database is not running", hint=f"`grove db start {n}`")
     import shutil
 
     program = shutil.which(argv[0], path=env.get("PATH")) or argv[0]

@@ -75,7 +75,7 @@ def check_branch_free(grove: Grove, branch: str, allowed: Path | None = None) ->
     if allowed is None or grove.index_for(holder) != grove.index_for(allowed):
         n = grove.index_for(holder)
         who = f"slot {n}" if n is not None else "another worktree"
-        raise UsageError(
+        raise Refused(
             f"branch '{branch}' is already checked out in {who} ({holder})",
             hint="git allows a branch in one worktree at a time; use a new branch name",
         )
@@ -93,7 +93,7 @@ class Request:
 def check_request(grove: Grove, n: int | None, branch: str | None, start: str | None) -> Request:
     """Every argument checked before anything is written."""
     if n is not None and n == 0:
-        raise UsageError("slot 0 is main, which always exists", hint="pick N from 1")
+        raise Refused("slot 0 is main, which always exists", hint="pick N from 1")
     if n is not None and n >= grove.config.slots:
         raise UsageError(
             f"slot {n} is beyond [grove] slots = {grove.config.slots} "
@@ -191,6 +191,7 @@ def allocate(
                 if abandoned
                 else "raise [grove] slots in grove.toml, or reuse a slot with `grove switch`",
             )
+        check_database_port(grove, n)
         resumed = _add_worktree(grove, discover(grove), n, request)
         steps.slot_identity(grove, n, create=True)
         changes = converge_main(grove)
@@ -267,6 +268,19 @@ def converge_main(grove: Grove) -> list[Change]:
     return changes + converge.protect_shared(grove)
 
 
+def check_database_port(grove: Grove, n: int | None) -> None:
+    """Refuse, before anything is built or added, when slot n's database port is taken by
+    another process. Checked again under the lock, for the slot actually chosen."""
+    if n is None or grove.config.database is None:
+        return
+    existing = grove.slot_path(n).exists()
+    if existing:
+        return  # `create N` completing a slot: its own server may hold the port
+    from grove import database
+
+    database.check_port(grove, n)
+
+
 def prepare_database(grove: Grove) -> dict[str, Any] | None:
     """Build the template before a slot exists, so a failing seed leaves no slot behind."""
     db_config = grove.config.database
@@ -304,6 +318,7 @@ def create(
 ) -> CreateResult:
     request = check_request(grove, n, branch, start)
     require_approved(grove, "grove create", allow_unapproved)  # the seed is a step too
+    check_database_port(grove, next(iter(_candidates(grove, discover(grove), request)), None))
     template = prepare_database(grove)
     with ExitStack() as held:
         n, resumed, changes = allocate(grove, request, held)

@@ -40,9 +40,11 @@ class RefreshResult:
         lines += [f"slot {r['slot']}: ran {r['step']}" for r in self.ran]
         lines += [f"note: {note}" for note in self.notes]
         if not self.changed and not self.pending:
+            # Files were already right; [refresh] run commands may still have run.
+            what = "no file to change" if self.ran else "nothing to change"
             lines.insert(
                 0,
-                f"nothing to change in slot{'s' if len(self.slots) > 1 else ''} "
+                f"{what} in slot{'s' if len(self.slots) > 1 else ''} "
                 f"{', '.join(map(str, self.slots))}",
             )
         return "\n".join(lines)

@@ -42,7 +42,7 @@ def reset_slot(grove: Grove, n: int, start: str | None, caller: Caller) -> dict[
     """A clean start for the next task: detached at main's HEAD (or start), build output
     gone, dependencies and database kept warm (the database back at the template)."""
     if n == 0:
-        raise UsageError("main (slot 0) is not reset by grove")
+        raise Refused("main (slot 0) is not reset by grove")
     start_sha = git.rev_parse(grove.main, start or "HEAD")
     if start_sha is None:
         raise UsageError(f"--from {start!r} is not a commit")
@@ -136,7 +136,7 @@ def _end_leases(
             lease = leases.read(grove.state_dir, slot)
             if lease is None:
                 if explicit and not stale_only:
-                    raise UsageError(f"slot {slot} is not held", hint="`grove list` shows leases")
+                    raise Refused(f"slot {slot} is not held", hint="`grove list` shows leases")
                 continue
             if stale_only and not (lease.stale or slot in gone):
                 if explicit:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grove import envfile, git, output, steps
-from grove.errors import Refused, UsageError
+from grove import envfile, git, steps
+from grove.errors import Refused
 from grove.lifecycle.create import leftover_of_removal
 from grove.lifecycle.database import reap_orphans
 from grove.lifecycle.holders import Caller, check_not_held
@@ -137,7 +137,7 @@ def forget_adopted(grove: Grove, n: int, caller: Caller, keep_db: bool) -> Remov
         with grove_lock(grove, "grove remove"):
             fresh = reread_registry(grove)
             if n not in fresh.adopted:
-                raise UsageError(f"slot {n} is no longer adopted", hint="`grove list`")
+                raise Refused(f"slot {n} is no longer adopted", hint="`grove list`")
             path = fresh.slot_path(n)
             check_not_held(fresh, n, caller, "removing it")
             registry.forget(grove.state_dir, n)
@@ -150,7 +150,7 @@ def forget_adopted(grove: Grove, n: int, caller: Caller, keep_db: bool) -> Remov
 
 def remove(grove: Grove, n: int, caller: Caller, keep_db: bool = False) -> RemoveResult:
     if n == 0:
-        raise UsageError("main (slot 0) cannot be removed")
+        raise Refused("main (slot 0) cannot be removed")
     if n in grove.adopted:
         return forget_adopted(grove, n, caller, keep_db)
     with slot_lock(grove, n, "remove"):
@@ -173,8 +173,6 @@ def remove(grove: Grove, n: int, caller: Caller, keep_db: bool = False) -> Remov
                     hint=f"commit or push it first, or `grove remove {n} --force` to discard it",
                     details={"slot": n, "reasons": reasons, **files},
                 )
-            if ignored:
-                output.narrate(f"git-ignored content that goes with slot {n}: {', '.join(ignored)}")
             git.worktree_remove(grove.main, slot.path, locked is not None)
             records.forget_slot(grove.state_dir, n)
             leases.end(grove.state_dir, n)  # the folder is gone: nobody holds it any more

@@ -54,7 +54,7 @@ def switch(
     allow_unapproved: bool = False,
 ) -> SwitchResult:
     if n == 0:
-        raise UsageError(
+        raise Refused(
             "grove switch moves branches through slots; main is slot 0",
             hint="use `git switch` in main yourself",
         )
@@ -68,7 +68,7 @@ def switch(
             check_not_held(grove, n, caller, "switching its branch")
         st = git.status(slot.path)
         if st.branch == branch:
-            raise UsageError(f"slot {n} is already on {branch}")
+            raise Refused(f"slot {n} is already on {branch}")
         if st.dirty:
             files = [*st.tracked_changes, *st.untracked]
             raise Refused(

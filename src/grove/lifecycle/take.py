@@ -13,7 +13,7 @@ from typing import Any
 
 from grove import git, output, steps
 from grove.converge import Change, link_shared, write_local
-from grove.errors import NoFreeSlot, Refused, UsageError
+from grove.errors import NoFreeSlot, Refused
 from grove.lifecycle import create
 from grove.lifecycle.gate import require_approved
 from grove.lifecycle.locks import grove_lock, slot_lock, try_slot_lock
@@ -255,7 +255,7 @@ def take_here(
     runs its setup inside its own new worktree), giving it a slot's ports, env, database and
     setup; a worktree that already is a slot is taken as it stands."""
     if grove.current == 0:
-        raise UsageError(
+        raise Refused(
             "main (slot 0) is never taken",
             hint="run `grove take --here` inside the worktree to adopt, or `grove take`",
         )
