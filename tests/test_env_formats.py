@@ -77,9 +77,7 @@ def test_an_uncommitted_config_still_gives_clean_slots(bare_repo: Path, grove) -
     assert "/.env.local" in exclude and "/.env" in exclude
 
 
-def test_create_refuses_a_taken_database_port_before_building_anything(
-    repo: Path, grove
-) -> None:
+def test_create_refuses_a_taken_database_port_before_building_anything(repo: Path, grove) -> None:
     """The README says the refusal comes before touching anything: no template is seeded
     and no worktree added while slot 1's DB_PORT is held. (No PostgreSQL is needed: the
     refusal comes first, so this also runs as root.)"""
