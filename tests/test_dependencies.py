@@ -73,7 +73,7 @@ def test_server_mode_without_psycopg_says_how_to_install_it(
     error = result.json["error"]
     assert error["code"] == "database"
     assert "psycopg" in error["message"]
-    assert "pip install 'grove-worktrees[postgres]'" in error["hint"]
+    assert "pipx install --force '.[postgres]'" in error["hint"]
 
 
 def test_cluster_mode_needs_no_psycopg(

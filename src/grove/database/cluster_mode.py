@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from grove import fsio, output, ports
-from grove.database import seeding
+from grove.database import binaries, seeding
 from grove.database.backend import Backend, DbStatus, Orphan
 from grove.database.binaries import find_bin
 from grove.database.cluster import Cluster
@@ -40,11 +40,36 @@ def _free_port() -> int:
 
 class ClusterBackend(Backend):
     def bin_dir(self) -> Path:
+        """For a new cluster (a template build)."""
         return find_bin(self.db.bin, self.grove.main)
 
-    def cluster(self, n: int | None) -> Cluster:
+    def cluster(self, n: int | None, strict: bool = False) -> Cluster:
+        """Slot n's cluster (the template for None), with the binaries of the PostgreSQL
+        major version its data was made with. strict: refuse when this machine no longer
+        has that version (anything that starts or changes it); otherwise a best guess that
+        reading its state (pid, marker) does not need."""
         folder = pg_root(self.grove) / (TEMPLATE if n is None else f"slot-{n}")
-        return Cluster(folder, self.bin_dir())
+        return Cluster(folder, self._bin_for(folder, n, strict))
+
+    def _bin_for(self, folder: Path, n: int | None, strict: bool) -> Path:
+        major = binaries.data_major(folder / "data")
+        if major is None:
+            return self.bin_dir() if strict else self._any_bin()
+        recorded = Cluster(folder, Path()).read_marker().get("bin")
+        recorded = recorded if isinstance(recorded, str) else None
+        found = binaries.for_major(major, recorded, self.db.bin, self.grove.main)
+        if found is not None:
+            return found
+        if strict:
+            what = "the database template" if n is None else f"slot {n}'s database"
+            raise binaries.missing_major(what, major, recorded)
+        return Path(recorded) if recorded else self._any_bin()
+
+    def _any_bin(self) -> Path:
+        try:
+            return self.bin_dir()
+        except DatabaseError:
+            return Path("/nonexistent/postgresql/bin")  # only read state; starting refuses
 
     def template_current(self, digest: str) -> bool:
         # The marker is written last, after the template is complete, so a matching digest
@@ -62,13 +87,15 @@ class ClusterBackend(Backend):
         if not rebuild and self.template_current(digest):
             return False
         if not rebuild and current.ready() and current.read_marker().get("digest") == digest:
+            current = self.cluster(None, strict=True)
             # Seeded by an older grove (trust auth) or keyed to a replaced password: the seed
             # need not run again, the template only takes the password.
             output.narrate("securing the database template with the repository's password")
             current.stop()  # the template never runs, unless a crash left it running
             current.secure(_free_port(), password)
             return False
-        building = Cluster(pg_root(self.grove) / BUILDING, current.bin)
+        # A new build takes this machine's PostgreSQL (find_bin), not the old template's.
+        building = Cluster(pg_root(self.grove) / BUILDING, self.bin_dir())
         # A build killed mid-way (kill -9) may have left its postgres running on that
         # folder; we hold the template lock, so no live builder owns it.
         stop_before_delete(building)
@@ -92,7 +119,7 @@ class ClusterBackend(Backend):
             seeding.run_seed(self.grove, where, building.bin)
             building.sql(port, password, "CHECKPOINT")
             building.stop()
-            building.write_marker(digest=digest)
+            building.write_marker(digest=digest, bin=str(building.bin))
         except BaseException:
             # A failed, timed-out or interrupted seed: its postgres stops before its folder
             # goes. If it will not stop, the folder stays for the next build to deal with.
@@ -161,7 +188,9 @@ class ClusterBackend(Backend):
             output.narrate(f"cloning the database template into {slot_cluster.root.name}")
             fsio.copy_tree(template.data, slot_cluster.data)
             (slot_cluster.data / "postmaster.pid").unlink(missing_ok=True)
-            fields = {"digest": template.read_marker().get("digest")}
+            marker = template.read_marker()
+            # The clone runs with the template's PostgreSQL: the same major version made it.
+            fields = {"digest": marker.get("digest"), "bin": marker.get("bin") or str(template.bin)}
             if owner is not None:
                 fields["owner"] = owner
             slot_cluster.write_marker(**fields)
@@ -172,7 +201,7 @@ class ClusterBackend(Backend):
         fsio.remove_tree(slot_cluster.root)
 
     def start(self, n: int) -> bool:
-        slot_cluster = self.cluster(n)
+        slot_cluster = self.cluster(n, strict=True)
         if not slot_cluster.ready():
             raise DatabaseError(
                 f"slot {n} has no database yet",
