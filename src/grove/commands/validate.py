@@ -9,6 +9,7 @@ from typing import Any
 from grove import git, output, ports
 from grove.checks import Finding, escapes, gitcheck, protected, services
 from grove.checks import env as env_checks
+from grove.checks import machine as machine_checks
 from grove.checks import ports as port_checks
 from grove.checks import secrets as secret_checks
 from grove.slots import Grove, discover
@@ -63,7 +64,9 @@ def run(grove: Grove, numbers: list[int], all_slots: bool) -> ValidateResult:
         chosen = [grove.current]
     findings: list[Finding] = []
     findings += gitcheck.check_layout(grove, layout)
-    findings += port_checks.check_table(grove, sorted({*present, *range(grove.config.slots)}))
+    every_slot = sorted({*present, *range(grove.config.slots)})
+    findings += port_checks.check_table(grove, every_slot)
+    findings += machine_checks.check_other_projects(grove, every_slot)
     targets = [n for n in chosen if n in present]
     with ThreadPoolExecutor(max_workers=8) as pool:
         listening = pool.submit(ports.listeners)

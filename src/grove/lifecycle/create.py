@@ -265,7 +265,17 @@ def converge_main(grove: Grove) -> list[Change]:
     """What every new slot needs of main: the slot files ignored, main's own local block,
     the shared files protected. Callers hold the grove lock."""
     changes = converge.ensure_ignored(grove) + converge.write_local(grove, 0)
+    record_machine_ports(grove)
     return changes + converge.protect_shared(grove)
+
+
+def record_machine_ports(grove: Grove) -> None:
+    """This repository's ports in the machine-wide record (state.machine), so `init` in
+    another project picks other bases and `validate` can name who holds a port."""
+    from grove.state import machine
+
+    ports = [port for n in range(grove.config.slots) for port in grove.config.ports_for(n).values()]
+    machine.record(grove.common_dir, grove.main, ports)
 
 
 def check_database_port(grove: Grove, n: int | None) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from grove import approval, converge, steps
 from grove.converge import Change
+from grove.lifecycle import create
 from grove.lifecycle.gate import pending_notes, require_approved
 from grove.lifecycle.locks import grove_lock, slot_lock
 from grove.slots import Grove, existing_slot, targets
@@ -105,6 +106,7 @@ def refresh(
         with grove_lock(grove, "grove refresh"):
             result.changed += converge.ensure_ignored(grove)
             result.changed += converge.protect_shared(grove)
+            create.record_machine_ports(grove)
         if approval.record_initial(grove):
             result.notes.append(
                 "recorded the shared files' current state as approved "
