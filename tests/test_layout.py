@@ -15,6 +15,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("grove.lifecycle", "grove.steps", "grove.converge"),
     (
         "grove.slotenv",
+        "grove.shellenv",
         "grove.dbtarget",
         "grove.database",
         "grove.checks",

@@ -222,8 +222,10 @@ def _add_agents_parser(agents: argparse.ArgumentParser, common: _Parser) -> None
     q.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
     q = sub.add_parser("uninstall", parents=[common], help="remove exactly what install added")
     q.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
-    q = sub.add_parser("hook", parents=[common], help="called by agents: worktree hooks")
-    q.add_argument("event", choices=("worktree-create", "worktree-remove"))
+    q = sub.add_parser(
+        "hook", parents=[common], help="called by agents: worktree and session hooks"
+    )
+    q.add_argument("event", choices=("worktree-create", "worktree-remove", "session-start"))
 
 
 def _add_db_parser(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ from grove import envfile
 from grove.errors import ConfigError
 
 CONFIG_NAME = "grove.toml"
+ENVRC = ".envrc"  # direnv's per-folder file; [env] envrc = true has grove write it
 ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 MAX_SLOTS = 100
 
@@ -101,6 +102,7 @@ class Config:
     shared: tuple[str, ...] = (".env",)
     local_files: tuple[str, ...] = (".env.local",)  # each gets the managed block
     protect: bool = False  # main's shared files read-only: a stray write fails loudly
+    envrc: bool = False  # each slot's .envrc exports its managed values (direnv)
     derived: tuple[tuple[str, str], ...] = ()
     rewrites: tuple[Rewrite, ...] = ()
     setup_copy: tuple[str, ...] = ()
@@ -121,6 +123,12 @@ class Config:
         """The root local file: the one `grove env` and `grove exec` read first."""
         return self.local_files[0]
 
+    @property
+    def own_files(self) -> tuple[str, ...]:
+        """The files grove writes in every slot, each holding its managed block: the local
+        files and, with [env] envrc, the .envrc. Outside the block they are the user's."""
+        return (*self.local_files, ENVRC) if self.envrc else self.local_files
+
     def ports_for(self, n: int) -> dict[str, int]:
         return {spec.name: spec.for_slot(n) for spec in self.ports}
 
@@ -128,7 +136,7 @@ class Config:
 _SCHEMA: dict[str, set[str]] = {
     "grove": {"slots", "naming", "step_timeout"},
     "ports": set(),  # any env-style key, plus "stride"
-    "env": {"shared", "local", "derived", "protect", "rewrite"},
+    "env": {"shared", "local", "derived", "protect", "rewrite", "envrc"},
     "setup": {"copy", "run", "inputs"},
     "reset": {"disposable"},
     "refresh": {"run"},
@@ -293,6 +301,7 @@ def parse(data: dict[str, Any], path: Path) -> Config:
         shared=shared,
         local_files=local_files,
         protect=_boolean(r, env.get("protect", False), "[env] protect"),
+        envrc=_envrc(r, env, shared, local_files),
         derived=tuple(derived),
         rewrites=rewrites,
         setup_copy=copy,
@@ -460,6 +469,15 @@ def _boolean(r: _Reader, value: object, key: str) -> bool:
     return value
 
 
+def _envrc(
+    r: _Reader, env: dict[str, Any], shared: tuple[str, ...], local: tuple[str, ...]
+) -> bool:
+    wanted = _boolean(r, env.get("envrc", False), "[env] envrc")
+    if wanted and ENVRC in (*shared, *local):
+        raise r.fail("[env] envrc", f"no {ENVRC} in [env] shared or local (grove writes it)")
+    return wanted
+
+
 def _check_naming(r: _Reader, naming: str) -> None:
     """The name must parse back to its slot number (slots.Grove.index_for builds a regex
     from it), so only plain {n} once and {name}, and no literal braces the regex would
@@ -539,6 +557,7 @@ def _check_env_files_in(r: _Reader, cfg: Config, main: Path, tracked: TrackedFil
     checked out in every slot, so grove could neither link it (shared) nor own it (local)."""
     named = [("[env] shared", name) for name in cfg.shared]
     named += [("[env] local", name) for name in cfg.local_files]
+    named += [("[env] envrc", ENVRC)] if cfg.envrc else []
     for key, name in named:
         if (main / name).is_dir():
             raise r.fail(key, "a file, not a folder of the repository", name)

@@ -11,7 +11,8 @@ import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from grove import envfile, fsio, git, output
+from grove import envfile, fsio, git, output, shellenv
+from grove.config import ENVRC
 from grove.errors import ConfigError
 from grove.slotenv import managed_values
 from grove.slots import Grove
@@ -79,17 +80,27 @@ def link_shared(grove: Grove, n: int, dry_run: bool = False) -> tuple[list[Chang
 
 
 def write_local(grove: Grove, n: int, dry_run: bool = False) -> list[Change]:
-    """Rewrite the managed block of each of slot n's local files; user lines stay as they are."""
+    """Rewrite the managed block of each of slot n's local files, and of its .envrc with
+    [env] envrc; user lines stay as they are."""
     changes: list[Change] = []
     for name in grove.config.local_files:
         changes += _write_one_local(grove, n, name, dry_run)
+    if grove.config.envrc:
+        block = shellenv.envrc_block(n, shellenv.exported_values(grove, n))
+        changes += _write_one_local(grove, n, ENVRC, dry_run, block)
+        if not dry_run:
+            # take and switch write without refresh's ensure_ignored: an .envrc turned on
+            # since must not show up as the slot's untracked work.
+            changes += ensure_ignored(grove)
     return changes
 
 
 LOCAL_FILE_MODE = 0o600  # the block carries credentials (a database password, rewritten URLs)
 
 
-def _write_one_local(grove: Grove, n: int, name: str, dry_run: bool) -> list[Change]:
+def _write_one_local(
+    grove: Grove, n: int, name: str, dry_run: bool, block: str | None = None
+) -> list[Change]:
     slot_dir = grove.slot_path(n)
     parent = str(Path(name).parent)
     if parent != ".":
@@ -100,7 +111,7 @@ def _write_one_local(grove: Grove, n: int, name: str, dry_run: bool) -> list[Cha
             fsio.check_inside(slot_dir, name)  # raises UnsafePath naming the link
             return []
     try:
-        block = envfile.render_block(n, managed_values(grove, n))
+        block = block or envfile.render_block(n, managed_values(grove, n))
     except envfile.UnsafeValue as exc:
         raise ConfigError(
             f"{grove.config.path or 'grove.toml'}: [env.derived] {exc.key}: {exc.reason}",
@@ -110,7 +121,7 @@ def _write_one_local(grove: Grove, n: int, name: str, dry_run: bool) -> list[Cha
     found = fsio.lstat_inside(slot_dir, name)
     if found is not None and stat.S_ISLNK(found.st_mode):
         raise ConfigError(
-            f"{local} is a symlink; the local file must be the slot's own file",
+            f"{local} is a symlink; grove writes it as the slot's own file",
             hint=f"remove the link and run `grove refresh {n}`",
         )
     if found is not None and stat.S_ISDIR(found.st_mode):
@@ -143,7 +154,7 @@ def ensure_ignored(grove: Grove, dry_run: bool = False) -> list[Change]:
     fresh `grove init`) is not in a new slot's checkout, and the slot would show them as
     untracked work. Tracked shared files are left alone.
     """
-    names = [*grove.config.local_files, *grove.config.shared]
+    names = [*grove.config.own_files, *grove.config.shared]
     tracked = git.tracked(grove.main, names)
     exclude = grove.common_dir / "info" / "exclude"
     current = exclude.read_text(encoding="utf-8") if exclude.exists() else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -82,6 +83,19 @@ ORMS: tuple[tuple[str, tuple[str, ...], dict[str, str]], ...] = (
 
 
 @dataclass
+class ServiceProposal:
+    """One [services] entry init proposes, with the reasons written above it."""
+
+    name: str
+    run: str
+    port: str | None
+    why: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "run": self.run, "port": self.port, "why": self.why}
+
+
+@dataclass
 class Proposal:
     shared: list[str] = field(default_factory=list)
     local: list[str] = field(default_factory=list)
@@ -99,6 +113,8 @@ class Proposal:
     database: dict[str, str] = field(default_factory=dict)
     auth: list[str] = field(default_factory=list)
     protect_reasons: list[str] = field(default_factory=list)
+    services: list[ServiceProposal] = field(default_factory=list)
+    services_reason: str = ""
     notes: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -123,6 +139,8 @@ class Proposal:
             "auth": self.auth,
             "protect": bool(self.protect_reasons),
             "protect_reasons": self.protect_reasons,
+            "services": [service.as_json() for service in self.services],
+            "services_reason": self.services_reason,
             "notes": self.notes,
         }
 
@@ -174,6 +192,7 @@ def propose(repo: detect.Repo, slots: int) -> Proposal:
     p.compose_files = repo.compose_files
     _setup(repo, p)
     _database(repo, p)
+    _services(repo, p)
     deps = repo.dependencies()
     p.auth = [name for name in detect.AUTH_PACKAGES if name in deps]
     for relative, line, name, command in repo.scripts():
@@ -259,6 +278,118 @@ def _database(repo: detect.Repo, p: Proposal) -> None:
             p.orm = orm
             p.database = dict(commands)
             return
+
+
+# Scripts that start a server, best first: `dev` reloads on change, which is what a task
+# needs; `start` often serves a production build.
+SERVER_SCRIPTS = ("dev", "start")
+MAX_SERVICES = 8
+# What a JS package manager runs a script with; any other lockfile (uv, poetry) means npm.
+SCRIPT_RUNNERS = {"pnpm": "pnpm run", "yarn": "yarn run", "bun": "bun run"}
+# Listening port variables, by name, after PORT and <SERVICE>_PORT.
+LISTEN_PORT_NAMES = ("APP_PORT", "SERVER_PORT", "HTTP_PORT", "WEB_PORT")
+# Dev servers that never read $PORT: `up` would wait on the slot's port in vain.
+IGNORES_PORT_ENV = re.compile(r"(?:^|[\s;&|(])(vite|astro|ng serve)\b")
+
+
+def _services(repo: detect.Repo, p: Proposal) -> None:
+    """One service per package.json with a `dev` or `start` script. In a workspace the
+    root's script starts every app at once (turbo, nx, npm -ws), and `grove up` could wait
+    for one port only, so each app becomes its own service instead."""
+    found: list[tuple[str, str, str]] = []  # (folder, script, command)
+    for relative, data in repo.package_jsons.items():
+        scripts = data.get("scripts")
+        if not isinstance(scripts, dict):
+            continue
+        script = next((s for s in SERVER_SCRIPTS if isinstance(scripts.get(s), str)), None)
+        if script is not None:
+            found.append((str(PurePosixPath(relative).parent), script, scripts[script]))
+    found.sort(key=lambda f: (f[0] != ".", f[0]))
+    root = next((f for f in found if f[0] == "."), None)
+    nested = [f for f in found if f[0] != "."]
+    if root is not None and nested and _is_workspace(repo):
+        p.services_reason = (
+            f'one service per app, each waited for on its own port: the root\'s "{root[1]}" '
+            f"({root[2]}) starts them all as one command"
+        )
+        chosen = nested
+    elif root is not None:
+        chosen = [root]  # a nested package.json outside a workspace is a tool or an example
+    else:
+        chosen = nested
+    chosen = chosen[:MAX_SERVICES]
+    names: list[str] = []
+    for folder, _, _ in chosen:
+        names.append(_service_name(folder, set(names)))
+    # A package's own env file names its port before any package falls back to PORT.
+    ports = [_own_port(p, folder, name) for (folder, _, _), name in zip(chosen, names, strict=True)]
+    claimed = {port for port, _ in ports if port is not None}
+    for i, (port, _) in enumerate(ports):
+        if port is None and "PORT" in p.ports and "PORT" not in claimed:
+            ports[i] = ("PORT", "the variable most servers read")
+            claimed.add("PORT")
+    for (folder, script, command), name, (port, source) in zip(chosen, names, ports, strict=True):
+        where = _dir_file(folder, "package.json")
+        why = [f'{name}: {where} script "{script}"']
+        if script == "dev" and "start" in (repo.package_jsons[where].get("scripts") or {}):
+            why[0] += ' (rather than "start": dev reloads on change)'
+        if port is not None:
+            why[0] += f"; listens on {port} ({source})"
+        else:
+            why.append(f'{name}: no port variable found: add port = "..." so `grove up` waits')
+        for fixed in detect.script_ports(command):
+            why.append(f"{name}: the script fixes port {fixed}, the same in every slot: use $PORT")
+        tool = IGNORES_PORT_ENV.search(command)
+        if tool and port is not None and "PORT" not in command:
+            why.append(
+                f"{name}: {tool.group(1)} does not read ${port}: add --port ${port} to its "
+                "script, or `grove up` waits in vain"
+            )
+        p.services.append(ServiceProposal(name, _script_command(p, folder, script), port, why))
+    if len(found) > MAX_SERVICES:
+        p.notes.append(f"only {MAX_SERVICES} packages with a dev or start script got a service")
+
+
+def _is_workspace(repo: detect.Repo) -> bool:
+    root = repo.package_jsons.get("package.json", {})
+    return "workspaces" in root or "pnpm-workspace.yaml" in repo.files
+
+
+def _service_name(folder: str, taken: set[str]) -> str:
+    """A valid service name: `web` for the root, else the package folder's own name."""
+    base = "web" if folder == "." else PurePosixPath(folder).name.lower()
+    base = re.sub(r"[^a-z0-9_-]+", "-", base).strip("-_")[:28] or "app"
+    if not base[0].isalpha():
+        base = f"app-{base}"[:28]
+    name, counter = base, 2
+    while name in taken:
+        name = f"{base}-{counter}"
+        counter += 1
+    return name
+
+
+def _own_port(p: Proposal, folder: str, name: str) -> tuple[str | None, str]:
+    """The [ports] variable one of the package's own env files names for listening
+    (PORT, <NAME>_PORT, APP_PORT, ...), and where; a port inside a URL is one it connects
+    to, not one it listens on."""
+    own: dict[str, str] = {}
+    for var, sources in p.port_sources.items():
+        for source in sources:
+            file = source.split(":", 1)[0]
+            if "(inside" not in source and str(PurePosixPath(file).parent) == folder:
+                own.setdefault(var, source)
+    for var in ("PORT", f"{name.upper().replace('-', '_')}_PORT", *LISTEN_PORT_NAMES):
+        if var in own:
+            return var, f"found in {own[var]}"
+    return None, ""
+
+
+def _script_command(p: Proposal, folder: str, script: str) -> str:
+    runner = SCRIPT_RUNNERS.get(p.package_manager or "", "npm run")
+    command = f"{runner} {script}"
+    if folder != ".":
+        command = f"cd {shlex.quote(folder)} && {command}"
+    return command.replace("{", "{{").replace("}", "}}")  # run is a template
 
 
 def toml_string(value: str) -> str:

@@ -66,7 +66,7 @@ def copy_paths(grove: Grove) -> list[str]:
 
     candidates = git.untracked_matching(grove.main, include)
     ignored = git.check_ignore(grove.main, candidates)
-    own = {*grove.config.local_files, *grove.config.shared}
+    own = {*grove.config.own_files, *grove.config.shared}
     return [p.rstrip("/") for p in candidates if p in ignored and p.rstrip("/") not in own]
 
 
@@ -74,7 +74,7 @@ def unrecreatable(grove: Grove, ignored: list[str]) -> list[str]:
     """Ignored entries grove could not bring back: not the local file or a shared link, not
     copied by setup, not disposable build output. Deleting them loses someone's work."""
     keep = {
-        *grove.config.local_files,
+        *grove.config.own_files,
         *grove.config.shared,
         *copy_paths(grove),
         *grove.config.reset_disposable,

@@ -103,7 +103,7 @@ def _add_unique(items: list[Any], wanted: list[Any]) -> list[Any]:
 
 def claude_rules(grove: Grove, profile: str) -> tuple[list[str], list[str]]:
     allow: list[str] = []
-    for command in ("list", "peek", "env", "validate", "db status"):
+    for command in ("list", "peek", "env", "validate", "db status", "up", "logs"):
         allow += [f"Bash(grove {command})", f"Bash(grove {command} *)"]
     # An agent must not approve a shared-env change itself: that is the user's review.
     deny = ["Bash(grove env approve)", "Bash(grove env approve *)"]
@@ -135,10 +135,7 @@ def merge_claude_settings(
     permissions["allow"] = _add_unique(list(permissions.get("allow", [])), allow)
     permissions["deny"] = _add_unique(list(permissions.get("deny", [])), deny)
     hooks = merged.setdefault("hooks", {})
-    for event, command in (
-        ("WorktreeCreate", content.HOOK_CREATE),
-        ("WorktreeRemove", content.HOOK_REMOVE),
-    ):
+    for event, command in content.CLAUDE_HOOKS:
         groups = list(hooks.get(event, []))
         if not _has_hook(groups, command):
             groups.append(_hook_group(command))
@@ -159,10 +156,7 @@ def unmerge_claude_settings(
     if "permissions" in cleaned and not permissions:
         del cleaned["permissions"]
     hooks = cleaned.get("hooks", {})
-    for event, command in (
-        ("WorktreeCreate", content.HOOK_CREATE),
-        ("WorktreeRemove", content.HOOK_REMOVE),
-    ):
+    for event, command in content.CLAUDE_HOOKS:
         if event in hooks:
             hooks[event] = [g for g in hooks[event] if not _has_hook([g], command)]
             if not hooks[event]:

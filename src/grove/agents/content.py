@@ -6,6 +6,14 @@ from dataclasses import dataclass
 
 HOOK_CREATE = "grove agents hook worktree-create"
 HOOK_REMOVE = "grove agents hook worktree-remove"
+# Exports the slot's managed values through CLAUDE_ENV_FILE, so a plain `npm start` the
+# agent types sees the slot's ports and database even when its loader reads only .env.
+HOOK_SESSION = "grove agents hook session-start"
+CLAUDE_HOOKS = (
+    ("WorktreeCreate", HOOK_CREATE),
+    ("WorktreeRemove", HOOK_REMOVE),
+    ("SessionStart", HOOK_SESSION),
+)
 
 _FAILURES = """\
 ## When it fails
@@ -54,7 +62,7 @@ SKILLS: tuple[Skill, ...] = (
         "Start a new task in its own evergreen grove slot: a warm git worktree with its own "
         "ports, env and database. Use when asked to work on something in parallel with other "
         "agents, or to start a new branch without disturbing the current checkout.",
-        _bash("grove take", "grove list"),
+        _bash("grove take", "grove list", "grove up", "grove logs"),
         """\
 # Start a task in its own slot
 
@@ -65,9 +73,23 @@ grove take --branch <branch> --label "<agent>: <task>" --json
 ```
 
 The answer has `slot`, `path`, `branch`, `ports` (this slot's PORT, DB_PORT, ...) and
-`lease`. Work only inside `path` from then on: `cd` there first. Start servers on the ports
-in `ports`, never on the defaults, and learn the rest of the environment with
-`grove env --format json` run inside `path`.
+`lease`. Work only inside `path` from then on: `cd` there first, and learn the rest of the
+environment with `grove env --format json` run inside `path`.
+
+Start the slot's dev servers with grove, never by hand (`npm run dev &` outlives the task
+and keeps the slot's port from the next one):
+
+```sh
+grove up --json
+grove logs <service> --json
+```
+
+`up` starts the services in `grove.toml` in the background, in this slot, on its ports, and
+answers once each port accepts connections (`services[].url`); running it again is harmless.
+`logs` shows a service's output. A command you run yourself sees the slot's ports and
+database only when your session started inside the slot (Claude Code's SessionStart hook
+exports them) or through `grove exec -- <command>`; a loader that reads only `.env` would
+otherwise use main's port and database.
 
 A free slot is reused (it already has its dependencies and database); when none is free and
 the limit allows, a new one is created, which takes longer. When the task is done, the user
@@ -163,7 +185,14 @@ a link to main's copy.
   `grove take --here --label "<you>: <task>" --json` there instead: it becomes a slot.
 - Look at other slots only with `grove list --json` and `grove peek <N> --json` (read-only).
 - Check health with `grove validate --all --json`; repair with `grove refresh --all --json`.
-- Run commands with the slot's environment with `grove exec -- <command>`.
+- Commands you run must see the slot's ports and database, not main's: many loaders
+  (dotenv, Next.js, Prisma, NestJS) read `.env` but let the process environment win. Run
+  them with `grove exec -- <command>`, or in a shell where the slot's values are exported
+  (Claude Code's SessionStart hook and direnv's `.envrc`, when installed, do that).
+- Start servers with `grove up` (the `[services]` of `grove.toml`, in the background, on
+  the slot's ports), read their output with `grove logs <service>`, stop them with
+  `grove down`. Never start a dev server by hand: it outlives your task and holds the
+  slot's port against the next one.
 - Do not edit {shared_list} or `grove.toml`: a write there reaches every slot. Do not run
   `grove env approve`; that is the user's review step.
 {AGENTS_MD_END}

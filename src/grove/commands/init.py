@@ -81,6 +81,7 @@ def render(p: Proposal, slots: int = SLOTS) -> str:
         "[reset]",
         'disposable = [".next", "dist", "coverage"]  # `release --reset` removes',
     ]
+    out += ["", *_render_services(p)]
     out += ["", "# [database]                # a PostgreSQL per slot, seeded once, cloned after"]
     if p.orm:
         out.append(f"# {p.orm} found: its migration commands are filled in below")
@@ -94,6 +95,37 @@ def render(p: Proposal, slots: int = SLOTS) -> str:
         out += ["", "# Still the same in every slot (grove cannot rewrite these):"]
         out += [f"# - {note}" for note in p.notes]
     return "\n".join(out) + "\n"
+
+
+def _comment(text: str, width: int = 92) -> list[str]:
+    """text as TOML comment lines, wrapped; a continuation is indented under its start."""
+    import textwrap
+
+    wrapped = textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False)
+    return [("# " if i == 0 else "#   ") + line for i, line in enumerate(wrapped)]
+
+
+def _render_services(p: Proposal) -> list[str]:
+    q = toml_string
+    head = "[services]                  # `grove up` starts them in each slot, in the background"
+    if not p.services:
+        return [
+            "# " + head,
+            '# (no package.json "dev" or "start" script found), e.g.',
+            '# web = { run = "npm run dev", port = "PORT" }',
+        ]
+    out = [
+        head,
+        "# with the slot's env and ports; `grove down` stops them, `grove logs` shows them",
+    ]
+    reasons = [p.services_reason] if p.services_reason else []
+    for service in p.services:
+        for line in [*reasons, *service.why]:
+            out += _comment(line)
+        reasons = []
+        port = f", port = {q(service.port)}" if service.port else ""
+        out.append(f"{service.name} = {{ run = {q(service.run)}{port} }}")
+    return out
 
 
 @dataclass
@@ -128,10 +160,16 @@ class InitResult:
         if found["rewrites"]:
             lines.append(f"  rewritten per slot: {', '.join(r['key'] for r in found['rewrites'])}")
         lines.append(f"  local files: {', '.join(found['local'])}")
+        if found["services"]:
+            services = ", ".join(f"{s['name']} ({s['run']})" for s in found["services"])
+            lines.append(f"  services: {services}")
         if self.ignored_added:
             lines.append(f"  added to .gitignore: {', '.join(self.ignored_added)}")
         lines += [f"  note: {n}" for n in found["notes"]]
-        lines.append("next: review grove.toml, then `grove create` makes slot 1")
+        lines.append(
+            "next: review grove.toml, then `grove create` makes slot 1"
+            + (" and `grove up` starts its services there" if found["services"] else "")
+        )
         return "\n".join(lines)
 
 

@@ -119,7 +119,7 @@ def leftover_of_removal(grove: Grove, path: Path) -> bool:
     links and local files with nothing outside the managed block. A removal that was
     interrupted, or a write that raced it, leaves exactly that; nobody's work is in it."""
     own_links = set(grove.config.shared)
-    own_files = set(grove.config.local_files)
+    own_files = set(grove.config.own_files)
     seen = 0
     for root, dirs, files in os.walk(path):  # never follows links
         for name in files:

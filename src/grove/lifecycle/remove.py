@@ -62,11 +62,11 @@ class RemoveResult:
 
 
 def _user_lines_in_local_files(grove: Grove, path: Path) -> list[str]:
-    """Local files holding lines a person wrote (outside grove's block): grove cannot
-    recreate those, so they are work."""
+    """Local files (and grove's .envrc) holding lines a person wrote (outside grove's
+    block): grove cannot recreate those, so they are work."""
     return [
         name
-        for name in grove.config.local_files
+        for name in grove.config.own_files
         if (path / name).is_file()
         and not (path / name).is_symlink()
         and not envfile.holds_only_managed_block(path / name)
