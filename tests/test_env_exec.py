@@ -116,8 +116,8 @@ def test_exec_forwards_signals_to_the_command(repo: Path, grove, tmp_path: Path)
 
 def test_exec_killed_child_gives_128_plus_signal(repo: Path, grove) -> None:
     grove("create")
-    # Plain exec becomes the command, so the caller sees the signal itself (a shell: 137).
-    assert grove_process("exec", "1", "--", "sh", "-c", "kill -9 $$", cwd=repo).code == -9
+    # grove stays the command's parent (issue 14), so it reports the signal as 128 + N.
+    assert grove_process("exec", "1", "--", "sh", "-c", "kill -9 $$", cwd=repo).code == 137
     reported = grove_process("exec", "1", "--json", "--", "sh", "-c", "kill -9 $$", cwd=repo)
     assert reported.code == 137
     assert '"exit_code": 137' in reported.out

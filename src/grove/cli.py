@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("slot", nargs="?", type=_slot)
     p.add_argument("cmd", nargs="*", metavar="-- ARGS", help="docker compose arguments, after --")
 
+    p = sub.add_parser("shell", parents=[common], help="$SHELL in slot N with its env")
+    p.add_argument("slot", nargs="?", type=_slot)
+
     p = sub.add_parser("switch", parents=[common], help="move BRANCH into slot N")
     p.add_argument("slot", type=_slot)
     p.add_argument("branch")
@@ -189,7 +192,17 @@ def _add_holder_args(p: argparse.ArgumentParser, force_help: str) -> None:
 
 
 # The commands that run steps, and so refuse unapproved changes to the shared files.
-GATED_COMMANDS = ("create", "refresh", "take", "switch", "release", "exec", "compose", "secrets")
+GATED_COMMANDS = (
+    "create",
+    "refresh",
+    "take",
+    "switch",
+    "release",
+    "exec",
+    "compose",
+    "shell",
+    "secrets",
+)
 
 
 def _add_approval_args(parser: argparse.ArgumentParser, sub: Any) -> argparse.ArgumentParser:
@@ -311,7 +324,7 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
         from grove.commands import secrets
 
         return secrets.pull(grove, args.allow_unapproved), 0
-    if command in ("exec", "compose"):
+    if command in ("exec", "compose", "shell"):
         return _dispatch_run(grove, args)
     if command == "switch":
         from grove.commands import switch
@@ -376,16 +389,16 @@ def _dispatch_run(grove: Grove, args: argparse.Namespace) -> tuple[output.Result
     if args.command == "exec":
         from grove.commands import exec_
 
-        if not args.json:
-            exec_.replace_process(grove, args.slot, args.cmd, allow)  # does not return
-        ran = exec_.run_child(grove, args.slot, args.cmd, allow)
-        return ran, ran.exit_code
-    from grove.commands import compose
+        ran = exec_.run(grove, args.slot, args.cmd, allow, args.json)
+    elif args.command == "shell":
+        from grove.commands import shell
 
-    if not args.json:
-        compose.replace_process(grove, args.slot, args.cmd, allow)  # does not return
-    composed = compose.run_child(grove, args.slot, args.cmd, allow)
-    return composed, composed.exit_code
+        ran = shell.run(grove, args.slot, allow)
+    else:
+        from grove.commands import compose
+
+        ran = compose.run(grove, args.slot, args.cmd, allow, args.json)
+    return ran, ran.exit_code
 
 
 def _dispatch_services(grove: Grove, args: argparse.Namespace) -> tuple[output.Result, int]:
@@ -526,6 +539,9 @@ def _refuse_ignored_flags(args: argparse.Namespace) -> None:
             ignored = f"--format does not apply to `grove env {action}`"
     elif command == "logs" and args.follow and args.json:
         ignored = "--follow cannot be combined with --json (one document, then the end)"
+    elif command == "shell" and args.json:
+        ignored = "--json does not apply to an interactive shell (its output is the session)"
+        hint = "`grove env N --format json` prints the environment; `grove exec N --json -- CMD`"
     if ignored is not None:
         raise UsageError(f"grove {command}: {ignored}", hint=hint)
 

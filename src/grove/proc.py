@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # Variables that pin git to one repository. Hooks and `git grove` (run as a git
 # subcommand) export some of them; inherited, they would make every query in another
@@ -203,29 +204,179 @@ def replace_process(program: str, argv: Sequence[str], env: Mapping[str, str], c
     os.execve(program, list(argv), dict(env))
 
 
+# Signals grove passes on to the child's process group; a terminal's Ctrl-C reaches the
+# group directly when grove handed it the terminal (run_owned).
 _FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+# How long what is left of a finished child's group gets between SIGTERM and SIGKILL: a dev
+# server's watcher or a `sleep &` the command left behind exits at once on SIGTERM.
+LEFTOVER_GRACE = 2.0
 
 
-def run_forwarding_signals(
-    argv: Sequence[str], cwd: Path, env: Mapping[str, str], stdout: int | None = None
-) -> int:
-    """Run a child to completion, passing on the signals grove receives; its exit code,
-    128 + the signal when a signal ended it."""
+class _Terminal:
+    """stdin's terminal, handed to the child's process group while it runs and taken back
+    after, so an interactive child (bash, psql, an editor) reads the keyboard and Ctrl-C
+    from the terminal reaches it rather than grove."""
+
+    def __init__(self) -> None:
+        import termios
+
+        self.fd: int | None = None
+        self.attrs: list[Any] | None = None
+        self.handed = False
+        if os.isatty(0):
+            self.fd = 0
+            with contextlib.suppress(termios.error):
+                self.attrs = termios.tcgetattr(0)
+
+    def ours(self) -> bool:
+        """Whether grove is the terminal's foreground group: only then may it hand the
+        terminal on (taken from the background, it would steal the user's shell's)."""
+        if self.fd is None:
+            return False
+        try:
+            return os.tcgetpgrp(self.fd) == os.getpgrp()
+        except OSError:
+            return False
+
+    def give(self, pgid: int) -> None:
+        if self.fd is not None:
+            set_foreground(self.fd, pgid)
+            self.handed = True
+
+    def take_back(self, restore_modes: bool) -> None:
+        """Make grove's group the foreground again; restore_modes: also the terminal modes
+        (a child killed by a signal can leave it raw or without echo, as a shell would)."""
+        import termios
+
+        if self.fd is None or not self.handed:
+            return
+        set_foreground(self.fd, os.getpgrp())
+        self.handed = False
+        if restore_modes and self.attrs is not None:
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, self.attrs)
+
+
+def set_foreground(fd: int, pgid: int) -> None:
+    """tcsetpgrp from a background group: the kernel stops a caller that does this with
+    SIGTTOU unless it blocks or ignores it, so it is blocked for the call. A terminal that
+    went away (hung up) is no error: there is nothing left to hand over."""
     import signal
 
-    child = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdout=stdout)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
+    try:
+        with contextlib.suppress(OSError):
+            os.tcsetpgrp(fd, pgid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _lead_own_group(hand_terminal: int | None) -> None:
+    """In the child, before exec: lead a new process group, and take the terminal when
+    grove hands it over. Done here as well as in grove, so the child cannot read the
+    terminal before it owns it (it would be stopped with SIGTTIN)."""
+    os.setpgid(0, 0)
+    if hand_terminal is not None:
+        set_foreground(hand_terminal, os.getpgrp())
+
+
+def run_owned(
+    argv: Sequence[str], cwd: Path, env: Mapping[str, str], stdout: int | None = None
+) -> int:
+    """Run a child (`grove exec`, `shell`, `compose`) that grove owns until it and everything
+    it started have ended; its exit code, 128 + the signal when a signal ended it.
+
+    The child leads its own process group: signals grove receives (_FORWARDED) go to the
+    whole group, so npm and the node it started both get them. When stdin is grove's
+    foreground terminal, the child's group gets the terminal while it runs. Once the child
+    has ended, whatever is left in its group gets SIGTERM, then SIGKILL after
+    LEFTOVER_GRACE. A descendant that left the group on purpose (setsid, a `grove up`
+    service) is not grove's to end and is left running. SIGKILL to grove itself cannot be
+    passed on: then `kill -- -PGID` ends the group.
+    """
+    import signal
+
+    terminal = _Terminal()
+    hand = terminal.fd if terminal.ours() else None
+    group: list[int] = []
+    early: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
-        child.send_signal(signum)
+        if not group:
+            early.append(signum)  # arrived while the child was starting; sent right after
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group[0], signum)
 
     signals = [getattr(signal, name) for name in _FORWARDED]
     previous = {sig: signal.signal(sig, forward) for sig in signals}
     try:
-        code = child.wait()
+        child = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdout=stdout,
+            # The terminal must be the child's before it execs, which only a hook in the
+            # child can do; grove runs no other thread while it runs a command.
+            preexec_fn=lambda: _lead_own_group(hand),  # noqa: PLW1509
+        )
+        group.append(child.pid)
+        if hand is not None:
+            terminal.give(child.pid)
+        for signum in early:
+            forward(signum, None)
+        try:
+            code = _wait_following_stops(child, terminal)
+        finally:
+            terminal.take_back(restore_modes=child.returncode is None or child.returncode < 0)
+            end_leftovers(child.pid)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 128 - code if code < 0 else code
+
+
+def _wait_following_stops(child: subprocess.Popen[bytes], terminal: _Terminal) -> int:
+    """Wait for the child to end (Popen's returncode convention: -N for signal N). When it
+    is stopped (Ctrl-Z, or reading a terminal it does not own), grove stops the same way,
+    so the shell that started grove sees a stopped job; on `fg` or `bg` grove continues
+    the child, handing it the terminal again when grove got it back."""
+    import signal
+
+    while True:
+        _, status = os.waitpid(child.pid, os.WUNTRACED)
+        if not os.WIFSTOPPED(status):
+            child.returncode = os.waitstatus_to_exitcode(status)
+            return child.returncode
+        stop = os.WSTOPSIG(status)
+        terminal.take_back(restore_modes=True)
+        # The default action (stop) for a moment: the stop signals are caught or ignored
+        # nowhere else in grove, but a caller may have set them to ignore.
+        previous = signal.signal(stop, signal.SIG_DFL) if stop != signal.SIGSTOP else None
+        os.kill(os.getpid(), stop)
+        if previous is not None:
+            signal.signal(stop, previous)
+        if terminal.ours():
+            terminal.give(child.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGCONT)
+
+
+def end_leftovers(pgid: int, grace: float = LEFTOVER_GRACE) -> bool:
+    """After a group's leader has ended: SIGTERM what is left in the group, SIGKILL it after
+    grace seconds. Returns whether the group is empty."""
+    import signal
+    import time
+
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, STOP_GRACE)):
+        if not _group_alive(pgid):
+            return True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _group_alive(pgid):
+            time.sleep(0.02)
+    return not _group_alive(pgid)
 
 
 def run_interactive(argv: Sequence[str]) -> int:

@@ -30,22 +30,22 @@ def command(grove: Grove, n: int | None, args: list[str]) -> tuple[int, list[str
     return n, [*argv, *args]
 
 
-def replace_process(
-    grove: Grove, n: int | None, args: list[str], allow_unapproved: bool = False
-) -> None:
-    n, argv = command(grove, n, args)
-    prepared = slotenv.prepare_command(grove, n, argv, USAGE)
-    require_approved(grove, "grove compose", allow_unapproved)
-    proc.replace_process(prepared.program, argv, prepared.env, prepared.path)
-
-
-def run_child(
-    grove: Grove, n: int | None, args: list[str], allow_unapproved: bool = False
+def run(
+    grove: Grove,
+    n: int | None,
+    args: list[str],
+    allow_unapproved: bool = False,
+    json_output: bool = False,
 ) -> slotenv.CommandRun:
+    """docker compose to its end, owned like `grove exec`'s command (proc.run_owned); with
+    json_output its stdout goes to grove's stderr."""
     n, argv = command(grove, n, args)
     prepared = slotenv.prepare_command(grove, n, argv, USAGE)
     require_approved(grove, "grove compose", allow_unapproved)
-    code = proc.run_forwarding_signals(
-        [prepared.program, *argv[1:]], prepared.path, prepared.env, sys.stderr.fileno()
+    code = proc.run_owned(
+        [prepared.program, *argv[1:]],
+        prepared.path,
+        prepared.env,
+        sys.stderr.fileno() if json_output else None,
     )
     return slotenv.CommandRun(n, argv, code)
