@@ -62,6 +62,8 @@ CONTRACT = {
         "changes",
         "ran",
         "skipped",
+        "stopped",
+        "ended",
     },
     ("remove", "1"): {
         "slot",
@@ -72,6 +74,8 @@ CONTRACT = {
         "deleted_ignored",
         "overridden",
         "database",
+        "stopped",
+        "ended",
     },
 }
 

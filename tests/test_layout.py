@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
         "grove.proposal",
         "grove.secretscan",
     ),
-    ("grove.state", "grove.slots", "grove.config"),
+    ("grove.state", "grove.slots", "grove.config", "grove.processes"),
     (
         "grove.git",
         "grove.fsio",

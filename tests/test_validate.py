@@ -134,6 +134,7 @@ def test_a_slots_own_server_on_its_port_is_fine(repo: Path, grove) -> None:
     base = free_port_base(3)
     write_config(repo, f"[ports]\nPORT = {base}\n")
     grove("create")
+    assert grove("take", "--label", "task").code == 0  # held: a free slot's would be leftover
     own = _listen(base + 1, repo.parent / "myproject-wt1")
     try:
         result = grove("validate", "1", "--json")

@@ -122,7 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("slot", type=_slot)
     p.add_argument("branch")
     p.add_argument("--from", dest="start", metavar="REF", help="start point for a new branch")
-    _add_holder_args(p, "switch a slot another live task holds")
+    _add_holder_args(
+        p,
+        "switch a slot another live task holds, ending the slot's processes that are not "
+        "its services",
+    )
 
     _add_lease_parsers(sub, common)
 
@@ -138,7 +142,10 @@ def _add_service_parsers(sub: Any, common: _Parser) -> None:
     p = sub.add_parser("remove", parents=[common], help="remove slot N (refuses to lose work)")
     p.add_argument("slot", type=_slot)
     p.add_argument(
-        "--force", action="store_true", help="discard uncommitted work (or a holder's) and remove"
+        "--force",
+        action="store_true",
+        help="discard uncommitted work (or a holder's), end the slot's processes that are not "
+        "its services, and remove",
     )
     p.set_defaults(label=None, pid=None)
     p.add_argument("--keep-db", action="store_true", help="keep the slot's database")
@@ -181,7 +188,11 @@ def _add_lease_parsers(sub: Any, common: _Parser) -> None:
         help="clean start: detached at main's HEAD, build output removed, db reset",
     )
     p.add_argument("--from", dest="start", metavar="REF", help="with --reset: where to detach")
-    _add_holder_args(p, "end another task's lease; with --reset: discard uncommitted work")
+    _add_holder_args(
+        p,
+        "end another task's lease; with --reset: discard uncommitted work and end the "
+        "slot's processes that are not its services",
+    )
 
 
 def _add_holder_args(p: argparse.ArgumentParser, force_help: str) -> None:

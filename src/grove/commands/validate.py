@@ -76,7 +76,7 @@ def run(grove: Grove, numbers: list[int], all_slots: bool) -> ValidateResult:
             findings += items
         for items in pool.map(lambda n: services.check_slot(grove, n), targets):
             findings += items
-        findings += port_checks.check_listeners(grove, targets, listening.result())
+        findings += port_checks.check_listeners(grove, targets, listening.result(), present)
     findings += services.check_compose_projects(grove, targets)
     findings += env_checks.check_overrides(grove, targets, present)
     findings += secret_checks.check_secrets(grove, targets)

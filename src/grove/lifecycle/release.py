@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from grove import converge, fsio, git, steps
-from grove.errors import Refused, UnsafePath, UsageError
+from grove import converge, fsio, git, output, steps
+from grove.errors import GroveError, Refused, UnsafePath, UsageError
+from grove.lifecycle import services, stopping
 from grove.lifecycle.gate import require_approved
 from grove.lifecycle.holders import Caller, check_not_held
 from grove.lifecycle.locks import grove_lock, slot_lock
-from grove.lifecycle.remove import risks
+from grove.lifecycle.remove import DISCARDS, risks
 from grove.slots import Grove, discover, existing_slot
 from grove.state import leases
 
@@ -35,6 +37,11 @@ class ReleaseResult:
                 lines.append(f"kept {kept['path']}: {kept['reason']}, not followed")
             if self.reset["database"]:
                 lines.append("database reset to the template")
+            lines += [f"--force ended pid {p['pid']} ({p['command']})" for p in self.reset["ended"]]
+            if self.reset["restarted"]:
+                lines.append("services up again: " + ", ".join(self.reset["restarted"]))
+            for name, why in self.reset["restart_failed"].items():
+                lines.append(f"service {name} did not come back: {why}")
         return "\n".join(lines) or "nothing to release"
 
 
@@ -58,42 +65,84 @@ def reset_slot(grove: Grove, n: int, start: str | None, caller: Caller) -> dict[
                 hint=f"commit or push it, or `grove release {n} --reset --force` to discard it",
                 details={"slot": n, "reasons": reasons, **files},
             )
-        if discarded:
-            git.discard_changes(slot.path)
-        git.switch_detached(slot.path, start_sha)
-        record = steps.read_record(grove, n)
-        if record.pop("task_branch", None) is not None:
-            steps.write_record(grove, n, record)
-        removed: list[str] = []
-        kept: list[dict[str, str]] = []
-        for relative in grove.config.reset_disposable:
-            try:
-                if fsio.remove_inside(slot.path, relative):
-                    removed.append(relative)
-            except UnsafePath as exc:
-                # A folder on the way is a link (the slot's content made it): what it leads
-                # to is not grove's to delete. The reset goes on; the answer says so.
-                kept.append({"path": relative, "reason": f"{exc.details['component']} is a link"})
-        links, _ = converge.link_shared(grove, n)
-        converge.write_local(grove, n)
-        database_reset = False
-        if grove.config.database is not None:
-            from grove import database
-
-            database.reset(grove, n, steps.slot_identity(grove, n, create=True))
-            database.run_migrations(grove, n)
-            database_reset = True
-        synced = steps.sync(grove, n)  # the install follows the lockfile at the new HEAD
+        found = stopping.check(
+            grove, n, caller, action="a reset", retry=f"grove release {n} --reset", also=DISCARDS
+        )
+        # Stopped first: a server would hold the database open through its reset, and serve
+        # the old checkout while it changes.
+        stopped = stopping.stop(grove, n, found)
+        try:
+            done = _reset_stopped(grove, n, slot.path, start_sha, discarded)
+        except Exception:
+            # A failed reset leaves its services running as it found them, so running it
+            # again knows which to bring back.
+            _restart(grove, n, stopped.services)
+            raise
+        restarted, failed = _restart(grove, n, stopped.services)
     return {
         "slot": n,
         "head": start_sha,
         "discarded": discarded if caller.force else [],
+        **done,
+        **stopped.as_json(),
+        "restarted": restarted,
+        "restart_failed": failed,
+    }
+
+
+def _reset_stopped(
+    grove: Grove, n: int, path: Path, start_sha: str, discarded: list[str]
+) -> dict[str, Any]:
+    """The reset itself, its services stopped. Callers hold slot n's lock."""
+    if discarded:
+        git.discard_changes(path)
+    git.switch_detached(path, start_sha)
+    record = steps.read_record(grove, n)
+    if record.pop("task_branch", None) is not None:
+        steps.write_record(grove, n, record)
+    removed: list[str] = []
+    kept: list[dict[str, str]] = []
+    for relative in grove.config.reset_disposable:
+        try:
+            if fsio.remove_inside(path, relative):
+                removed.append(relative)
+        except UnsafePath as exc:
+            # A folder on the way is a link (the slot's content made it): what it leads
+            # to is not grove's to delete. The reset goes on; the answer says so.
+            kept.append({"path": relative, "reason": f"{exc.details['component']} is a link"})
+    links, _ = converge.link_shared(grove, n)
+    converge.write_local(grove, n)
+    database_reset = False
+    if grove.config.database is not None:
+        from grove import database
+
+        database.reset(grove, n, steps.slot_identity(grove, n, create=True))
+        database.run_migrations(grove, n)
+        database_reset = True
+    synced = steps.sync(grove, n)  # the install follows the lockfile at the new HEAD
+    return {
         "removed": removed,
         "kept": kept,
         "database": database_reset,
         "synced": synced.as_json(),
         "relinked": [c.path for c in links],
     }
+
+
+def _restart(grove: Grove, n: int, names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Start again the services a reset stopped, on the same ports. One that fails does not
+    undo the reset: the answer names it and why (`grove logs` has the rest)."""
+    restarted: list[str] = []
+    failed: dict[str, str] = {}
+    for name in names:
+        try:
+            services.start(grove, n, [name])
+        except GroveError as exc:
+            output.narrate(f"slot {n}: {name} did not come back after the reset: {exc.message}")
+            failed[name] = exc.message
+        else:
+            restarted.append(name)
+    return restarted, failed
 
 
 def release(

@@ -9,6 +9,7 @@ from typing import Any
 
 from grove import envfile, git, steps
 from grove.errors import Refused
+from grove.lifecycle import stopping
 from grove.lifecycle.create import leftover_of_removal
 from grove.lifecycle.database import reap_orphans
 from grove.lifecycle.holders import Caller, check_not_held
@@ -16,6 +17,8 @@ from grove.lifecycle.locks import grove_lock, slot_lock
 from grove.slots import Grove, discover, existing_slot, reread_registry
 from grove.state import leases, registry
 from grove.state import setup as records
+
+DISCARDS = "which also discards uncommitted work"
 
 
 @dataclass
@@ -27,6 +30,7 @@ class RemoveResult:
     overridden: list[str] = field(default_factory=list)
     database: str | None = None  # "deleted" | "kept" | None when not configured
     adopted: bool = False  # an adopted worktree is forgotten, never deleted
+    stopped: stopping.Stopped = field(default_factory=stopping.Stopped)
 
     @property
     def removed(self) -> bool:
@@ -42,6 +46,7 @@ class RemoveResult:
             "deleted_ignored": self.deleted_ignored,
             "overridden": self.overridden,
             "database": self.database,
+            **self.stopped.as_json(),
         }
 
     def as_text(self) -> str:
@@ -52,6 +57,7 @@ class RemoveResult:
             ]
         else:
             lines = [f"removed slot {self.slot}: {self.path}"]
+        lines += self.stopped.lines()
         if self.overridden:
             lines.append("--force discarded: " + "; ".join(self.overridden))
         if self.deleted_ignored:
@@ -134,16 +140,19 @@ def forget_adopted(grove: Grove, n: int, caller: Caller, keep_db: bool) -> Remov
     """An adopted worktree belongs to the tool that made it: grove forgets the slot (record,
     lease, database) and leaves the folder and its files alone, so nothing can be lost."""
     with slot_lock(grove, n, "remove"):
+        # Its folder stays, but the slot number (and its ports) goes to the next worktree.
+        found = stopping.check(grove, n, caller, action="removing it", retry=f"grove remove {n}")
         with grove_lock(grove, "grove remove"):
             fresh = reread_registry(grove)
             if n not in fresh.adopted:
                 raise Refused(f"slot {n} is no longer adopted", hint="`grove list`")
             path = fresh.slot_path(n)
             check_not_held(fresh, n, caller, "removing it")
+            stopped = stopping.stop(grove, n, found)
             registry.forget(grove.state_dir, n)
             leases.end(grove.state_dir, n)
             records.forget_slot(grove.state_dir, n)
-        result = RemoveResult(n, path, caller.force, adopted=True)
+        result = RemoveResult(n, path, caller.force, adopted=True, stopped=stopped)
         result.database = _drop_database(grove, n, keep_db)
     return result
 
@@ -160,6 +169,9 @@ def remove(grove: Grove, n: int, caller: Caller, keep_db: bool = False) -> Remov
             return leftover
         slot = existing_slot(grove, n)
         locked = slot.worktree.locked if slot.worktree else None
+        found = stopping.check(
+            grove, n, caller, action="removing it", retry=f"grove remove {n}", also=DISCARDS
+        )
         with grove_lock(grove, "grove remove"):
             # Taken again under both locks: a take may have handed the slot out, or a task
             # written files, since this command started.
@@ -173,10 +185,13 @@ def remove(grove: Grove, n: int, caller: Caller, keep_db: bool = False) -> Remov
                     hint=f"commit or push it first, or `grove remove {n} --force` to discard it",
                     details={"slot": n, "reasons": reasons, **files},
                 )
+            # Only once nothing refuses: a refused remove leaves the services running.
+            stopped = stopping.stop(grove, n, found)
             git.worktree_remove(grove.main, slot.path, locked is not None)
             records.forget_slot(grove.state_dir, n)
             leases.end(grove.state_dir, n)  # the folder is gone: nobody holds it any more
         result = RemoveResult(n, slot.path, caller.force, ignored, reasons if caller.force else [])
+        result.stopped = stopped
         result.database = _drop_database(grove, n, keep_db)
     reap_orphans(grove)
     return result

@@ -9,6 +9,7 @@ from typing import Any
 from grove import converge, git, output, steps
 from grove.converge import Change
 from grove.errors import Refused, UsageError
+from grove.lifecycle import stopping
 from grove.lifecycle.create import check_branch_free
 from grove.lifecycle.gate import require_approved
 from grove.lifecycle.holders import Caller, check_not_held
@@ -26,6 +27,7 @@ class SwitchResult:
     changes: list[Change] = field(default_factory=list)
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    stopped: stopping.Stopped = field(default_factory=stopping.Stopped)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -37,11 +39,13 @@ class SwitchResult:
             "changes": [c.as_json() for c in self.changes],
             "ran": self.ran,
             "skipped": self.skipped,
+            **self.stopped.as_json(),
         }
 
     def as_text(self) -> str:
         made = " (new branch)" if self.created else ""
-        return f"slot {self.slot}: {self.previous or 'detached'} -> {self.branch}{made}"
+        line = f"slot {self.slot}: {self.previous or 'detached'} -> {self.branch}{made}"
+        return "\n".join([line, *self.stopped.lines()])
 
 
 def switch(
@@ -77,25 +81,33 @@ def switch(
                 hint=f"commit or stash in {slot.path} first",
                 details={"files": files},
             )
+        found = stopping.check(
+            grove, n, caller, action="switching its branch", retry=f"grove switch {n} {branch}"
+        )
         created = not git.branch_exists(grove.main, branch)
+        start_sha = None
         if created:
             start_sha = git.rev_parse(grove.main, start or "HEAD")
             if start_sha is None:
                 raise UsageError(f"--from {start!r} is not a commit")
-            output.narrate(f"slot {n}: creating {branch} from {start or 'main HEAD'}")
-            git.switch(slot.path, branch, create_from=start_sha)
         else:
             if start is not None:
                 raise UsageError(
                     f"--from applies to a new branch; {branch} exists, so it would be ignored"
                 )
             check_branch_free(grove, branch)
+        # The old branch's servers stop with it; only once nothing above refused.
+        stopped = stopping.stop(grove, n, found)
+        if start_sha is not None:
+            output.narrate(f"slot {n}: creating {branch} from {start or 'main HEAD'}")
+            git.switch(slot.path, branch, create_from=start_sha)
+        else:
             git.switch(slot.path, branch)
         # A branch a person moved in: the slot is theirs until a reset, not a task's.
         record = steps.read_record(grove, n)
         if record.pop("task_branch", None) is not None:
             steps.write_record(grove, n, record)
-        result = SwitchResult(n, slot.path, branch, created, st.branch)
+        result = SwitchResult(n, slot.path, branch, created, st.branch, stopped=stopped)
         links, _ = converge.link_shared(grove, n)
         result.changes += links + converge.write_local(grove, n)
         synced = steps.sync(grove, n)

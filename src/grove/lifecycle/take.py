@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from grove import git, output, steps
+from grove import git, output, processes, steps
 from grove.converge import Change, link_shared, write_local
 from grove.errors import NoFreeSlot, Refused
 from grove.lifecycle import create
@@ -97,10 +97,27 @@ def _handed_out_by_grove(grove: Grove, n: int, branch: str | None) -> bool:
     return steps.read_record(grove, n).get("task_branch") == branch
 
 
+def _port_squatter(grove: Grove, n: int, found: processes.Found) -> str | None:
+    """Why slot n's ports are not free for a new task: held by a process that is not one of
+    the slot's services (a server the last task started by hand), or by one grove may not
+    see. None when they are free or held by its services."""
+    ports = {port: name for name, port in grove.config.ports_for(n).items()}
+    holder = next((p for p in found.of(n) if p.ports), None)
+    if holder is not None:
+        port = holder.ports[0]
+        return f"port {port} ({ports[port]}) is held by pid {holder.pid} ({holder.command})"
+    unseen = found.unseen.get(n)
+    if unseen:
+        return f"port {unseen[0]} ({ports[unseen[0]]}) is held by a process grove cannot see"
+    return None
+
+
 def _free_slot(grove: Grove, held: ExitStack) -> int | None:
     """The lowest slot grove may hand out now, its lock taken into `held`. Callers hold the
     grove lock, so what is checked here stays true until the lease is written."""
-    for slot in discover(grove).slots:
+    listening: processes.Found | None = None  # one pass for every slot, made when needed
+    layout = discover(grove).slots
+    for slot in layout:
         if slot.n == 0 or slot.n >= grove.config.slots or not (slot.registered and slot.exists):
             continue
         if slot.adopted:
@@ -112,6 +129,13 @@ def _free_slot(grove: Grove, held: ExitStack) -> int | None:
             continue
         if status.dirty:
             output.narrate(f"slot {slot.n} is free but has uncommitted work; skipping it")
+            continue
+        if listening is None:
+            listening = processes.scan(grove, [s.n for s in layout if s.n > 0], cwd=False)
+        squatter = _port_squatter(grove, slot.n, listening)
+        if squatter is not None:
+            # Its task would fail to listen (EADDRINUSE), or talk to someone else's server.
+            output.narrate(f"slot {slot.n} is free but {squatter}; skipping it")
             continue
         attempt = ExitStack()
         if attempt.enter_context(try_slot_lock(grove, slot.n, "take")):
@@ -192,8 +216,8 @@ def _no_free_slot(grove: Grove) -> NoFreeSlot:
     held = ", ".join(str(s.n) for s in layout.slots if s.n > 0 and not s.adopted)
     adopted = ", ".join(str(s.n) for s in layout.slots if s.adopted)
     return NoFreeSlot(
-        f"no free slot: slots {held or 'none'} are held, busy, on a person's branch or have "
-        "uncommitted work"
+        f"no free slot: slots {held or 'none'} are held, busy, on a person's branch, have "
+        "uncommitted work or a port another process holds"
         + (f", slots {adopted} are other tools' worktrees (adopted)" if adopted else "")
         + f", and [grove] slots = {grove.config.slots} allows no more",
         hint="`grove list` shows who holds what; `grove release N` ends a lease; "
