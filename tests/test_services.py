@@ -296,3 +296,17 @@ def test_the_service_sees_the_slots_environment(repo: Path, grove, tmp_path: Pat
     }
     assert wait_until(lambda: str(repo.parent / "myproject-wt1") in grove("logs", "1", "probe").out)
     assert grove("down", "1").code == 0
+
+
+def test_release_without_reset_leaves_the_service_warm_for_the_next_task(
+    served: Path, grove
+) -> None:
+    up = grove("up", "1", "--json")
+    pid = up.json["services"][0]["pid"]
+    assert grove("take", "--label", "first", "--json").json["slot"] == 1
+    assert grove("release", "1", "--label", "first").code == 0
+    state = grove("list", "--json").json["slots"][1]["services"][0]
+    assert (state["state"], state["pid"]) == ("up", pid)
+    second = grove("take", "--label", "second", "--json")
+    assert second.json["slot"] == 1
+    assert get(slot_ports(served, 1)["PORT"]) == 200
