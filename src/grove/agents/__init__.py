@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grove import fsio
+from grove import envfile, fsio
 from grove.agents import content
 from grove.errors import UsageError
 from grove.slots import Grove
@@ -66,11 +66,10 @@ def _read(grove: Grove, relative: str) -> str | None:
     if data is None:
         return None
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        return envfile.decode(data, grove.main / relative)
+    except envfile.UnreadableEnvFile as exc:
         raise UsageError(
-            f"{grove.main / relative}: not UTF-8 (line {line}); nothing was written",
+            f"{grove.main / relative}: not UTF-8 (line {exc.details['line']}); nothing was written",
             hint="save it as UTF-8, then run the command again",
         ) from None
 

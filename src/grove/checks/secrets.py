@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grove import approval, secretscan
+from grove import approval, envfile, secretscan
 from grove.checks import Finding, error, warning
 from grove.slots import Grove
 
@@ -45,17 +45,17 @@ def check_secrets(grove: Grove, slots: list[int]) -> list[Finding]:
         except OSError:
             continue
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
+            text = envfile.decode(data, path)
+        except envfile.UnreadableEnvFile as exc:
             # Readers disagree about such a file: say so by line, and still judge the rest.
             # A slot's own files get this finding from the env checks.
             if n is None:
-                line = data.count(b"\n", 0, exc.start) + 1
                 findings.append(
                     error(
                         n,
                         "env.unreadable",
-                        f"{shown}: not UTF-8 (line {line}); its content is not shown",
+                        f"{shown}: not UTF-8 (line {exc.details['line']}); its content is "
+                        "not shown",
                         "save the file as UTF-8 (dotenv readers disagree about encodings)",
                     )
                 )

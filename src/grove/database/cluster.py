@@ -185,24 +185,7 @@ class Cluster:
                     f"ALTER ROLE {SUPERUSER} WITH LOGIN PASSWORD '{password}';\n"
                 )
                 result = proc.run(
-                    [
-                        str(self.bin / "psql"),
-                        "-X",
-                        "-w",
-                        "-q",
-                        "-v",
-                        "ON_ERROR_STOP=1",
-                        "-h",
-                        str(sockets),
-                        "-p",
-                        str(port),
-                        "-U",
-                        SUPERUSER,
-                        "-d",
-                        "postgres",
-                    ],
-                    env=_pg_env(),
-                    stdin=statement,
+                    self._psql(str(sockets), port, "postgres"), env=_pg_env(), stdin=statement
                 )
                 if result.returncode != 0:
                     # psql may quote the failing statement, which holds the password.
@@ -313,29 +296,20 @@ class Cluster:
             raise DatabaseError(f"pg_ctl stop failed: {_tail(result.stderr or result.stdout)}")
         return True
 
+    def _psql(self, host: str, port: int, dbname: str) -> list[str]:
+        """psql as the superuser, never prompting (-w) and stopping at the first error."""
+        return [
+            str(self.bin / "psql"),
+            *("-X", "-w", "-q", "-v", "ON_ERROR_STOP=1"),
+            *("-h", host, "-p", str(port), "-U", SUPERUSER, "-d", dbname),
+        ]
+
     def sql(self, port: int, password: str, statement: str, dbname: str = "postgres") -> None:
         """Run one statement as the superuser with the cluster's own psql (no driver
         needed: cluster mode works without psycopg); the password goes in PGPASSWORD,
         which only this user can read, never in argv."""
         result = proc.run(
-            [
-                str(self.bin / "psql"),
-                "-X",
-                "-w",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                SUPERUSER,
-                "-d",
-                dbname,
-                "-c",
-                statement,
-            ],
+            [*self._psql("127.0.0.1", port, dbname), "-c", statement],
             env={**_pg_env(), "PGPASSWORD": password},
         )
         if result.returncode != 0:
