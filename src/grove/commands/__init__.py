@@ -5,6 +5,39 @@ through grove.lifecycle, reads through the modules below it."""
 
 from __future__ import annotations
 
-from grove.slots import existing_slot, targets
+from collections.abc import Mapping
 
-__all__ = ["existing_slot", "targets"]
+from grove.slotenv import CommandRun
+from grove.slots import Grove, existing_slot, targets
+
+__all__ = ["existing_slot", "run_in_slot", "targets"]
+
+
+def run_in_slot(
+    grove: Grove,
+    n: int | None,
+    argv: list[str],
+    *,
+    usage: str,
+    command: str,
+    allow_unapproved: bool,
+    json_output: bool = False,
+    extra_env: Mapping[str, str] | None = None,
+) -> CommandRun:
+    """What exec, compose and shell share: find the program on the slot's PATH, refuse an
+    unapproved shared file, then run it owned (proc.run_owned) to its end. With json_output
+    its stdout goes to grove's stderr, so grove's stdout holds only the JSON answer."""
+    import sys
+
+    from grove import proc, slotenv
+    from grove.lifecycle.gate import require_approved
+
+    prepared = slotenv.prepare_command(grove, n, argv, usage)
+    require_approved(grove, command, allow_unapproved)
+    code = proc.run_owned(
+        [prepared.program, *argv[1:]],
+        prepared.path,
+        {**prepared.env, **(extra_env or {})},
+        sys.stderr.fileno() if json_output else None,
+    )
+    return CommandRun(prepared.slot, argv, code)

@@ -7,12 +7,10 @@ in the process.
 
 from __future__ import annotations
 
-import sys
-
-from grove import proc, slotenv
+from grove import slotenv
 from grove.checks.services import compose_project
+from grove.commands import run_in_slot
 from grove.errors import UsageError
-from grove.lifecycle.gate import require_approved
 from grove.slots import Grove, existing_slot
 
 USAGE = "grove compose [N] -- up -d"
@@ -40,12 +38,12 @@ def run(
     """docker compose to its end, owned like `grove exec`'s command (proc.run_owned); with
     json_output its stdout goes to grove's stderr."""
     n, argv = command(grove, n, args)
-    prepared = slotenv.prepare_command(grove, n, argv, USAGE)
-    require_approved(grove, "grove compose", allow_unapproved)
-    code = proc.run_owned(
-        [prepared.program, *argv[1:]],
-        prepared.path,
-        prepared.env,
-        sys.stderr.fileno() if json_output else None,
+    return run_in_slot(
+        grove,
+        n,
+        argv,
+        usage=USAGE,
+        command="grove compose",
+        allow_unapproved=allow_unapproved,
+        json_output=json_output,
     )
-    return slotenv.CommandRun(n, argv, code)

@@ -7,10 +7,8 @@ signals grove gets reach the whole group, and nothing CMD started in that group 
 
 from __future__ import annotations
 
-import sys
-
-from grove import proc, slotenv
-from grove.lifecycle.gate import require_approved
+from grove import slotenv
+from grove.commands import run_in_slot
 from grove.slots import Grove
 
 USAGE = "grove exec [N] -- CMD [ARGS...]"
@@ -25,12 +23,12 @@ def run(
 ) -> slotenv.CommandRun:
     """Run CMD to its end in slot n. With json_output its stdout goes to grove's stderr, so
     grove's stdout holds only the JSON answer."""
-    prepared = slotenv.prepare_command(grove, n, command, USAGE)
-    require_approved(grove, "grove exec", allow_unapproved)
-    code = proc.run_owned(
-        [prepared.program, *command[1:]],
-        prepared.path,
-        prepared.env,
-        sys.stderr.fileno() if json_output else None,
+    return run_in_slot(
+        grove,
+        n,
+        command,
+        usage=USAGE,
+        command="grove exec",
+        allow_unapproved=allow_unapproved,
+        json_output=json_output,
     )
-    return slotenv.CommandRun(prepared.slot, command, code)

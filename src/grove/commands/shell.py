@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 
-from grove import proc, slotenv
-from grove.lifecycle.gate import require_approved
+from grove import slotenv
+from grove.commands import run_in_slot
 from grove.slots import Grove
 
 USAGE = "grove shell [N]"
@@ -19,8 +19,13 @@ FALLBACK_SHELL = "/bin/sh"
 
 def run(grove: Grove, n: int | None, allow_unapproved: bool = False) -> slotenv.CommandRun:
     shell = os.environ.get("SHELL") or FALLBACK_SHELL
-    prepared = slotenv.prepare_command(grove, n, [shell], USAGE)
-    require_approved(grove, "grove shell", allow_unapproved)
-    env = {**prepared.env, "GROVE_SLOT": str(prepared.slot)}
-    code = proc.run_owned([prepared.program], prepared.path, env)
-    return slotenv.CommandRun(prepared.slot, [shell], code)
+    slot = grove.resolve_slot(n)
+    return run_in_slot(
+        grove,
+        slot,
+        [shell],
+        usage=USAGE,
+        command="grove shell",
+        allow_unapproved=allow_unapproved,
+        extra_env={"GROVE_SLOT": str(slot)},
+    )
