@@ -18,17 +18,13 @@ from pathlib import Path
 import pytest
 
 from conftest import grove_process
+from procutil import wait_until as _wait
 
 WAIT = 30.0  # seconds; every wait below is a bounded loop that ends as soon as it can
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+    return _wait(condition, timeout, step=0.02)
 
 
 def gone(pid: int) -> bool:

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import psutil
 import pytest
 
 from conftest import grove_process, slot_ports, write_config
+from procutil import accepts, group_members, wait_until
 
 SERVER = f"{sys.executable} -m http.server {{PORT}} --bind 127.0.0.1"
 # A shell that starts the server as its own child: stopping must reach the grandchild too.
@@ -40,26 +40,6 @@ def served(repo: Path, grove) -> Iterator[Path]:
 def get(port: int) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
         return int(response.status)
-
-
-def group_members(pgid: int) -> list[int]:
-    found = []
-    for process in psutil.process_iter(["status"]):
-        try:
-            if process.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(process.pid) == pgid:
-                found.append(process.pid)
-        except (OSError, psutil.Error):
-            continue
-    return found
-
-
-def wait_until(check, seconds: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return bool(check())
 
 
 def test_up_starts_the_service_with_the_slots_port_and_up_again_leaves_it(
@@ -215,7 +195,7 @@ def test_up_refuses_a_port_another_process_holds(served: Path, grove) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        assert wait_until(lambda: _accepts(port))
+        assert wait_until(lambda: accepts(port))
         refused = grove("up", "1", "--json")
         assert refused.code == 1
         assert refused.json["error"]["port"] == port
@@ -223,16 +203,6 @@ def test_up_refuses_a_port_another_process_holds(served: Path, grove) -> None:
     finally:
         squatter.kill()
         squatter.wait()
-
-
-def _accepts(port: int) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def test_logs_show_the_tail_escape_control_characters_and_stay_capped(

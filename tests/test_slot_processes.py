@@ -8,20 +8,18 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from conftest import grove_process, slot_ports, write_config
 from grove import processes
 from grove.slots import open_grove
+from procutil import accepts, group_members, wait_until
 
 SERVER = f"{sys.executable} -m http.server {{PORT}} --bind 127.0.0.1"
 SLEEP = [sys.executable, "-c", "import time; time.sleep(120)"]
@@ -29,36 +27,8 @@ SLEEP = [sys.executable, "-c", "import time; time.sleep(120)"]
 Spawn = Callable[..., subprocess.Popen[bytes]]
 
 
-def accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-def wait_until(check: Callable[[], bool], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
-
-
 def server(port: int) -> list[str]:
     return [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
-
-
-def group_members(pgid: int) -> list[int]:
-    found = []
-    for process in psutil.process_iter(["status"]):
-        try:
-            if process.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(process.pid) == pgid:
-                found.append(process.pid)
-        except (OSError, psutil.Error):
-            continue
-    return found
 
 
 @pytest.fixture
