@@ -288,10 +288,6 @@ def _down_one(grove: Grove, n: int, name: str) -> ServiceState:
 # For the other lifecycle steps (release --reset, remove, switch) and process inspection.
 
 
-def running(grove: Grove, n: int) -> list[str]:
-    return [s.name for s in status(grove, n) if s.state == "up"]
-
-
 def stop_all(grove: Grove, n: int) -> list[str]:
     """Stop every service of slot n; the names that were running."""
     return [s.name for s in down(grove, n, None).services if s.changed]
@@ -304,29 +300,6 @@ def start(grove: Grove, n: int, names: list[str]) -> None:
     with slot_lock(grove, n, "restarting services"):
         for spec in specs(grove, [name for name in names if name in known]):
             _up_one(grove, n, spec)
-
-
-def service_pids(grove: Grove, n: int) -> set[int]:
-    """Every process in slot n's running services' process groups."""
-    import os
-
-    import psutil
-
-    groups = {
-        record.pid
-        for name in records.recorded_names(grove.state_dir, n)
-        if (record := records.read(grove.state_dir, n, name)) is not None and record.alive
-    }
-    if not groups:
-        return set()
-    pids: set[int] = set()
-    for pid in psutil.pids():
-        try:
-            if os.getpgid(pid) in groups:
-                pids.add(pid)
-        except OSError:
-            continue
-    return pids
 
 
 def log_tail(grove: Grove, n: int, name: str, lines: int) -> list[str]:
