@@ -7,7 +7,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -41,56 +41,40 @@ def _slot(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
-    common.add_argument(
-        "--json",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="print one JSON document on stdout (logs go to stderr)",
-    )
-    parser = _Parser(
-        prog="grove",
-        description="Evergreen git worktrees, each with its own ports, env and database.",
-        parents=[common],
-    )
-    parser.add_argument("--version", action="version", version=f"grove {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    p = sub.add_parser("init", parents=[common], help="write a commented grove.toml")
+def _init_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the file instead of writing it")
     p.add_argument("--force", action="store_true", help="overwrite an existing grove.toml")
 
-    p = sub.add_parser("create", parents=[common], help="add the lowest free slot (or slot N)")
+
+def _create_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("slot", nargs="?", type=_slot, help="slot index (default: lowest free)")
     p.add_argument("--branch", "-b", help="check out BRANCH, creating it from --from if new")
     p.add_argument("--from", dest="start", metavar="REF", help="start point (default: main's HEAD)")
 
-    p = sub.add_parser("refresh", parents=[common], help="converge slots (idempotent)")
+
+def _refresh_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("slots", nargs="*", type=_slot, help="slots (default: the current one)")
     p.add_argument("--all", action="store_true", help="every slot, main included")
     p.add_argument("--dry-run", action="store_true", help="list what would change")
 
-    p = sub.add_parser("validate", parents=[common], help="read-only health check")
+
+def _validate_args(p: _Parser, common: _Parser) -> None:
     p.add_argument(
         "slots", nargs="*", type=_slot, help="slots (default: current, or all from main)"
     )
     p.add_argument("--all", action="store_true", help="every slot")
 
-    sub.add_parser("list", parents=[common], help="every slot: branch, state, ports, env")
 
-    p = sub.add_parser("peek", parents=[common], help="what slot N is doing, read-only")
+def _no_args(p: _Parser, common: _Parser) -> None:
+    pass
+
+
+def _peek_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("slot", nargs="?", type=_slot)
     p.add_argument("-n", "--commits", type=int, default=5, help="recent commits to show")
 
-    p = sub.add_parser(
-        "env",
-        parents=[common],
-        help="the merged environment of slot N; `env approve`",
-        description="grove env [N]: the merged environment of slot N. "
-        "grove env approve: record the shared files' current state as reviewed. "
-        "grove env edit: edit main's shared file (protection lifted), then approve it.",
-    )
+
+def _env_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("slot", nargs="?", metavar="N|approve|edit")
     p.add_argument("--file", help="with `edit`: which shared file (default: the first)")
     p.add_argument(
@@ -102,23 +86,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="print values from the shared and user-owned lines unmasked",
     )
 
-    p = sub.add_parser("secrets", parents=[common], help="refresh the shared file from a manager")
+
+def _secrets_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("action", choices=("pull",))
 
-    p = sub.add_parser("exec", parents=[common], help="run a command in slot N with its env")
+
+def _exec_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("slot", nargs="?", type=_slot)
     p.add_argument(
         "cmd", nargs="*", metavar="-- CMD", help="the command and its arguments, after --"
     )
 
-    p = sub.add_parser("compose", parents=[common], help="docker compose for slot N")
+
+def _compose_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("slot", nargs="?", type=_slot)
     p.add_argument("cmd", nargs="*", metavar="-- ARGS", help="docker compose arguments, after --")
 
-    p = sub.add_parser("shell", parents=[common], help="$SHELL in slot N with its env")
+
+def _shell_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("slot", nargs="?", type=_slot)
 
-    p = sub.add_parser("switch", parents=[common], help="move BRANCH into slot N")
+
+def _switch_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("slot", type=_slot)
     p.add_argument("branch")
     p.add_argument("--from", dest="start", metavar="REF", help="start point for a new branch")
@@ -128,18 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         "its services",
     )
 
-    _add_lease_parsers(sub, common)
 
-    p = sub.add_parser("agents", parents=[common], help="install grove into coding agents")
-    _add_agents_parser(p, common)
-
-    _add_db_parser(sub, common)
-    _add_service_parsers(sub, common)
-    return _add_approval_args(parser, sub)
-
-
-def _add_service_parsers(sub: Any, common: _Parser) -> None:
-    p = sub.add_parser("remove", parents=[common], help="remove slot N (refuses to lose work)")
+def _remove_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("slot", type=_slot)
     p.add_argument(
         "--force",
@@ -149,26 +128,24 @@ def _add_service_parsers(sub: Any, common: _Parser) -> None:
     )
     p.set_defaults(label=None, pid=None)
     p.add_argument("--keep-db", action="store_true", help="keep the slot's database")
-    p = sub.add_parser("up", parents=[common], help="start slot N's services in the background")
+
+
+def _up_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("items", nargs="*", metavar="[N] SERVICE", help="slot, then services (all)")
     _add_allow_unapproved(p, "")
-    p = sub.add_parser("down", parents=[common], help="stop slot N's services")
+
+
+def _down_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("items", nargs="*", metavar="[N] SERVICE", help="slot, then services (all)")
-    p = sub.add_parser("logs", parents=[common], help="a service's log")
+
+
+def _logs_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("items", nargs="+", metavar="[N] SERVICE", help="slot, then one service")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing what it writes")
     p.add_argument("--tail", type=int, default=50, metavar="K", help="last K lines (50)")
 
 
-def _slot_and_names(items: list[str]) -> tuple[int | None, list[str]]:
-    """`[N] [SERVICE...]`: a leading number is the slot (service names start with a letter)."""
-    if items and items[0].isdigit():
-        return _slot_arg(items[0]), items[1:]
-    return None, list(items)
-
-
-def _add_lease_parsers(sub: Any, common: _Parser) -> None:
-    p = sub.add_parser("take", parents=[common], help="hand a free slot to a new task")
+def _take_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("--branch", "-b", help="the task's branch (created from --from if new)")
     p.add_argument("--from", dest="start", metavar="REF", help="start point (default: main's HEAD)")
     p.add_argument("--label", default="", help="who or what holds the slot")
@@ -179,7 +156,8 @@ def _add_lease_parsers(sub: Any, common: _Parser) -> None:
         help="take the worktree you stand in, adopting it as a slot if another tool made it",
     )
 
-    p = sub.add_parser("release", parents=[common], help="end a slot's lease (the slot stays)")
+
+def _release_args(p: _Parser, common: _Parser) -> None:
     p.add_argument("slot", nargs="?", type=_slot)
     p.add_argument("--stale", action="store_true", help="only leases whose pid is gone")
     p.add_argument(
@@ -202,29 +180,9 @@ def _add_holder_args(p: argparse.ArgumentParser, force_help: str) -> None:
     p.add_argument("--force", action="store_true", help=force_help)
 
 
-# The commands that run steps, and so refuse unapproved changes to the shared files.
-GATED_COMMANDS = (
-    "create",
-    "refresh",
-    "take",
-    "switch",
-    "release",
-    "exec",
-    "compose",
-    "shell",
-    "secrets",
-)
-
-
-def _add_approval_args(parser: argparse.ArgumentParser, sub: Any) -> argparse.ArgumentParser:
+def _add_allow_unapproved(parser: argparse.ArgumentParser, when: str) -> None:
     """The override for lifecycle.gate. Not --force: on switch and release that already
     means acting on another task's slot, and one flag must not grant both."""
-    for name in GATED_COMMANDS:
-        _add_allow_unapproved(sub.choices[name], "with --reset: " if name == "release" else "")
-    return parser
-
-
-def _add_allow_unapproved(parser: argparse.ArgumentParser, when: str) -> None:
     parser.add_argument(
         "--allow-unapproved",
         action="store_true",
@@ -232,13 +190,7 @@ def _add_allow_unapproved(parser: argparse.ArgumentParser, when: str) -> None:
     )
 
 
-def _caller(args: argparse.Namespace) -> Caller:
-    from grove.lifecycle.holders import Caller
-
-    return Caller(label=args.label, pid=args.pid, force=args.force)
-
-
-def _add_agents_parser(agents: argparse.ArgumentParser, common: _Parser) -> None:
+def _agents_args(agents: _Parser, common: _Parser) -> None:
     sub = agents.add_subparsers(dest="agents_command", metavar="ACTION", parser_class=_Parser)
     q = sub.add_parser("install", parents=[common], help="skills, permissions, hooks, AGENTS.md")
     q.add_argument("agents", nargs="*", metavar="AGENT", help="claude codex cursor gemini (all)")
@@ -252,8 +204,7 @@ def _add_agents_parser(agents: argparse.ArgumentParser, common: _Parser) -> None
     q.add_argument("event", choices=("worktree-create", "worktree-remove", "session-start"))
 
 
-def _add_db_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    db = sub.add_parser("db", parents=[common], help="the per-slot PostgreSQL databases")
+def _db_args(db: _Parser, common: _Parser) -> None:
     dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
     for action, text in (
         ("status", "is each database provisioned and up"),
@@ -277,6 +228,104 @@ def _add_db_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     q = dbsub.add_parser("drop", parents=[common], help="delete slot N's database")
     q.add_argument("slot", type=_slot)
     q.add_argument("--yes", action="store_true", help="yes, delete its data")
+
+
+ArgumentAdder = Callable[[_Parser, _Parser], None]
+
+# Every command: its one-line help and what adds its arguments, in `grove --help` order.
+COMMANDS: dict[str, tuple[str, ArgumentAdder]] = {
+    "init": ("write a commented grove.toml", _init_args),
+    "create": ("add the lowest free slot (or slot N)", _create_args),
+    "refresh": ("converge slots (idempotent)", _refresh_args),
+    "validate": ("read-only health check", _validate_args),
+    "list": ("every slot: branch, state, ports, env", _no_args),
+    "peek": ("what slot N is doing, read-only", _peek_args),
+    "env": ("the merged environment of slot N; `env approve`", _env_args),
+    "secrets": ("refresh the shared file from a manager", _secrets_args),
+    "exec": ("run a command in slot N with its env", _exec_args),
+    "compose": ("docker compose for slot N", _compose_args),
+    "shell": ("$SHELL in slot N with its env", _shell_args),
+    "switch": ("move BRANCH into slot N", _switch_args),
+    "take": ("hand a free slot to a new task", _take_args),
+    "release": ("end a slot's lease (the slot stays)", _release_args),
+    "agents": ("install grove into coding agents", _agents_args),
+    "db": ("the per-slot PostgreSQL databases", _db_args),
+    "remove": ("remove slot N (refuses to lose work)", _remove_args),
+    "up": ("start slot N's services in the background", _up_args),
+    "down": ("stop slot N's services", _down_args),
+    "logs": ("a service's log", _logs_args),
+}
+DESCRIPTIONS = {
+    "env": "grove env [N]: the merged environment of slot N. "
+    "grove env approve: record the shared files' current state as reviewed. "
+    "grove env edit: edit main's shared file (protection lifted), then approve it.",
+}
+
+# The commands that run steps, and so refuse unapproved changes to the shared files.
+GATED_COMMANDS = (
+    "create",
+    "refresh",
+    "take",
+    "switch",
+    "release",
+    "exec",
+    "compose",
+    "shell",
+    "secrets",
+)
+
+
+def _slot_and_names(items: list[str]) -> tuple[int | None, list[str]]:
+    """`[N] [SERVICE...]`: a leading number is the slot (service names start with a letter)."""
+    if items and items[0].isdigit():
+        return _slot_arg(items[0]), items[1:]
+    return None, list(items)
+
+
+def _caller(args: argparse.Namespace) -> Caller:
+    from grove.lifecycle.holders import Caller
+
+    return Caller(label=args.label, pid=args.pid, force=args.force)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for `command`'s arguments only, or, with None, every command's name and
+    help. Building all thirty parsers with their options took a third of a call's start-up,
+    and a call only ever parses one."""
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print one JSON document on stdout (logs go to stderr)",
+    )
+    parser = _Parser(
+        prog="grove",
+        description="Evergreen git worktrees, each with its own ports, env and database.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"grove {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (text, add_arguments) in COMMANDS.items():
+        if command is not None and name != command:
+            continue
+        p = sub.add_parser(name, parents=[common], help=text, description=DESCRIPTIONS.get(name))
+        if command is not None:
+            add_arguments(p, common)
+            if name in GATED_COMMANDS:
+                _add_allow_unapproved(p, "with --reset: " if name == "release" else "")
+    return parser
+
+
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command argv names (its first word that is not an option), if grove has it and
+    no --help before it asks for the list of every command."""
+    for arg in argv:
+        if arg in ("-h", "--help"):
+            return None
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
 
 
 def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
@@ -493,7 +542,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     own, tail = (
         (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     )
-    args = build_parser().parse_args(own)
+    args = build_parser(command_in(own)).parse_args(own)
     args.json = getattr(args, "json", False)
     if args.command in ("exec", "compose") or getattr(args, "db_command", None) == "psql":
         if args.cmd:
