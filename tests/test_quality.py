@@ -31,7 +31,7 @@ def test_help_does_not_import_heavy_modules() -> None:
     probe = (
         "import sys; from grove.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = ('rich', 'psutil', 'dotenv', 'filelock', 'tomllib')\n"
+        "heavy = ('psutil', 'dotenv', 'filelock', 'tomllib')\n"
         "print('loaded=' + ','.join(m for m in heavy if m in sys.modules))"
     )
     result = subprocess.run(

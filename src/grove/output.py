@@ -41,23 +41,35 @@ def to_json(data: dict[str, Any]) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """An aligned table without borders (rich, imported only when text is rendered)."""
-    import io
+    """An aligned table without borders: columns two spaces apart, measured in terminal
+    cells. Not rich: importing it cost 40-80 ms of every text call, more than the command."""
+    # One line per row: a newline or tab inside a cell would break every column after it.
+    cells = [[_one_line(safe(str(cell))) for cell in row] for row in [headers, *rows]]
+    widths = [max(display_width(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        padded = [
+            cell + " " * (width - display_width(cell))
+            for cell, width in zip(row, widths, strict=True)
+        ]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
 
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
 
-    # No colour: every cell is plain text, and the whole output passes through safe().
-    grid = Table(box=None, pad_edge=False, show_edge=False, header_style="")
-    for header in headers:
-        grid.add_column(header, overflow="fold")
-    for row in rows:
-        # Text, not str: rich would read "[env] protect" in a message as markup and drop it.
-        grid.add_row(*(Text(safe(str(cell))) for cell in row))
-    buffer = io.StringIO()
-    Console(file=buffer, width=200, color_system=None, force_terminal=False).print(grid)
-    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
+def _one_line(text: str) -> str:
+    return text.replace("\n", " ").replace("\t", " ")  # safe() already escaped \r
+
+
+def display_width(text: str) -> int:
+    """Terminal cells text takes: wide East Asian characters two, combining marks none."""
+    if text.isascii():
+        return len(text)
+    import unicodedata
+
+    return sum(
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        for ch in text
+    )
 
 
 def mask(value: str) -> str:
