@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
         "grove.errors",
         "grove.output",
         "grove.ports",
+        "grove.record",
     ),
 ]
 

@@ -18,12 +18,12 @@ import secrets
 import stat
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grove import envfile, fsio
 from grove.errors import DamagedState
+from grove.record import record
 from grove.slots import Grove
 from grove.state import store
 
@@ -39,7 +39,7 @@ class KeyLost(DamagedState):
     `grove env approve` is the repair (a new key, the current state recorded)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Record:
     """An approval as read from approved.json. `legacy`: written by an older grove with
     unkeyed hashes (`sha256` per file, 16 hex digits per key)."""
@@ -49,7 +49,7 @@ class Record:
     approved_at: float | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Shared:
     """A shared file in main as read once: every digest of one check comes from this read,
     so what is compared is what gets recorded."""
@@ -249,7 +249,7 @@ def record_initial(grove: Grove) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Drift:
     file: str
     added: list[str]
@@ -314,7 +314,7 @@ def drift(grove: Grove, record: Record) -> list[Drift]:
     return _compare(record.files, now)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Status:
     """What a command that runs steps needs to know (lifecycle.gate)."""
 

@@ -1,16 +1,16 @@
-"""grove.toml -> frozen dataclasses. Every check happens at load, naming file and key."""
+"""grove.toml -> frozen records. Every check happens at load, naming file and key."""
 
 from __future__ import annotations
 
 import re
 import string
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from grove import envfile
 from grove.errors import ConfigError
+from grove.record import field, record
 
 CONFIG_NAME = "grove.toml"
 ENVRC = ".envrc"  # direnv's per-folder file; [env] envrc = true has grove write it
@@ -35,7 +35,7 @@ MAX_STEP_TIMEOUT = 86400  # a day: longer is a hung command, not a slow one
 TrackedFiles = Callable[[Sequence[str]], set[str]]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PortSpec:
     name: str
     base: int
@@ -45,7 +45,7 @@ class PortSpec:
         return self.base + n * self.stride
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rewrite:
     """A shared value written per slot: its table port (and host) swapped, ${VAR} expanded."""
 
@@ -54,7 +54,7 @@ class Rewrite:
     host: str | None  # a template like "wt{n}.localhost"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DatabaseConfig:
     mode: str = "cluster"  # "cluster": one PostgreSQL per slot; "server": one database per slot
     url: str | None = None  # server mode: the existing server
@@ -71,7 +71,7 @@ class DatabaseConfig:
 DB_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ServiceSpec:
     """[services] NAME: a long-running command of every slot, started by `grove up`."""
 
@@ -85,7 +85,7 @@ SERVICE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 DEFAULT_READY_TIMEOUT = 60.0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SecurityConfig:
     allow: tuple[str, ...] = ()  # key names or finding fingerprints ("sha256:...")
     production_aws_accounts: tuple[str, ...] = ()
@@ -93,7 +93,7 @@ class SecurityConfig:
     pull_file: str | None = None  # which shared file it replaces (default: the first)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Config:
     path: Path | None  # None when the repository has no grove.toml
     slots: int = 3

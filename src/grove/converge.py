@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from grove import envfile, fsio, git, output, shellenv
 from grove.config import ENVRC
 from grove.errors import ConfigError
+from grove.record import asdict, record
 from grove.slotenv import managed_values
 from grove.slots import Grove
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Change:
     slot: int
     action: str  # linked | relinked | backed-up | block-written | excluded | copied | ...

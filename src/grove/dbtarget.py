@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 import secrets
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from grove import fsio
 from grove.config import DatabaseConfig
 from grove.errors import ConfigError
+from grove.record import record
 from grove.slots import Grove
 from grove.state import store
 
@@ -51,7 +51,7 @@ def template_name(db: DatabaseConfig) -> str:
     return f"{db.name}_template"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ServerAddress:
     host: str
     port: int
@@ -71,7 +71,7 @@ class ServerAddress:
         )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Target:
     """Where a slot's (or the template's) database is, as libpq variables see it."""
 

@@ -11,10 +11,11 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from grove.record import field, record
 
 SKIP_DIRS = {
     ".git",
@@ -95,7 +96,7 @@ def is_real_env(name: str) -> bool:
     return bool(_REAL_ENV.match(name)) and not is_example(name)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EnvEntry:
     file: str
     line: int
@@ -104,7 +105,7 @@ class EnvEntry:
     raw: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PortRef:
     """A host port somewhere in the repository."""
 
@@ -116,7 +117,7 @@ class PortRef:
     text: str
 
 
-@dataclass
+@record
 class Repo:
     root: Path
     files: list[str] = field(default_factory=list)

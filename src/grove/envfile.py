@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from grove.errors import GroveError
+from grove.record import record
 
 BLOCK_BEGIN = "# >>> grove"
 BLOCK_END = "# <<< grove"
@@ -127,7 +127,7 @@ _LONG_LINE = re.compile(rf"(?<![^\r\n])[^\r\n]{{{LINE_LIMIT + 1}}}")
 _LONG_BLANK_RUN = re.compile(rf"(?<![^\S\r\n])[^\S\r\n]{{{BLANK_RUN_LIMIT + 1}}}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SkippedLine:
     """A line no dotenv parser is given (see LINE_LIMIT). Its text is never printed."""
 
@@ -136,7 +136,7 @@ class SkippedLine:
     blank_run: bool  # too many blanks in a row (else: the line itself is too long)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Assignment:
     """One KEY=value as python-dotenv reads it, and where it was written."""
 
@@ -146,7 +146,7 @@ class Assignment:
     source: str  # the text it was read from: its line(s), comment included
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Reading:
     assignments: list[Assignment]
     skipped: list[SkippedLine]
@@ -189,7 +189,7 @@ def read_assignments(text: str) -> Reading:
     return Reading(found, skipped)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class UserLine:
     """A KEY=value a person wrote in a local file, outside grove's block."""
 

@@ -9,11 +9,11 @@ messages.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from grove import proc
 from grove.errors import GitError, NotARepository
+from grove.record import field, record
 
 
 def _git(cwd: Path, *args: str, read_only: bool = False) -> proc.Completed:
@@ -30,7 +30,7 @@ def _check(result: proc.Completed, hint: str = "") -> str:
     return result.stdout
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Location:
     toplevel: Path
     common_dir: Path
@@ -60,7 +60,7 @@ def locate(cwd: Path) -> Location:
     return Location(Path(lines[0]), Path(lines[1]))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Worktree:
     path: Path
     head: str | None
@@ -146,7 +146,7 @@ def switch_detached(path: Path, ref: str) -> None:
     _check(_git(path, "switch", "--detach", ref))
 
 
-@dataclass
+@record
 class Status:
     oid: str | None = None
     branch: str | None = None
@@ -240,7 +240,7 @@ def commits_on_no_branch(path: Path) -> list[str]:
     return result.stdout.split()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Commit:
     sha: str
     subject: str

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from grove.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Listener:
     port: int
     pid: int | None

@@ -8,9 +8,10 @@ import subprocess
 import sys
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from grove.record import record
 
 # Variables that pin git to one repository. Hooks and `git grove` (run as a git
 # subcommand) export some of them; inherited, they would make every query in another
@@ -39,7 +40,7 @@ def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Completed:
     argv: list[str]
     returncode: int
@@ -74,7 +75,7 @@ def run(
     return Completed(list(argv), proc.returncode, proc.stdout, proc.stderr)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StepOutcome:
     command: str
     returncode: int

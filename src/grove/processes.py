@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
+from grove.record import field, record
 from grove.slots import Grove
 from grove.state import leases
 from grove.state import services as service_records
@@ -30,7 +30,7 @@ LINUX = sys.platform.startswith("linux")
 _Seen = tuple[int, str | None, set[int]]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SlotProcess:
     """A process of slot `slot` that is not one of its services."""
 
@@ -63,7 +63,7 @@ class SlotProcess:
         }
 
 
-@dataclass
+@record
 class Found:
     processes: dict[int, list[SlotProcess]] = field(default_factory=dict)
     # Per slot, its ports that something listens on although no visible process holds them

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
 from grove import detect
 from grove.config import DEFAULT_PORTS
+from grove.record import field, record
 
 STRIDES = (1, 10, 100, 1000)
 
@@ -82,7 +82,7 @@ ORMS: tuple[tuple[str, tuple[str, ...], dict[str, str]], ...] = (
 )
 
 
-@dataclass
+@record
 class ServiceProposal:
     """One [services] entry init proposes, with the reasons written above it."""
 
@@ -95,7 +95,7 @@ class ServiceProposal:
         return {"name": self.name, "run": self.run, "port": self.port, "why": self.why}
 
 
-@dataclass
+@record
 class Proposal:
     shared: list[str] = field(default_factory=list)
     local: list[str] = field(default_factory=list)

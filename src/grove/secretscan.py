@@ -13,11 +13,11 @@ import hashlib
 import re
 import string
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from grove import envfile
+from grove.record import record
 
 ERROR = "error"
 WARNING = "warning"
@@ -112,7 +112,7 @@ def aws_account_id(key_id: str) -> str | None:
     return f"{number:012d}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rule:
     id: str
     level: str
@@ -277,7 +277,7 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hit:
     file: Path
     line: int
@@ -300,7 +300,7 @@ def preview(value: str) -> str:
     return f"{shown}****({len(value)} chars)"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Entry:
     key: str
     value: str

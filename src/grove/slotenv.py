@@ -5,10 +5,10 @@ converge can all use it without importing each other."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from grove import dbtarget, envfile
+from grove.record import record
 from grove.slots import Grove
 
 
@@ -100,7 +100,7 @@ def process_env(grove: Grove, n: int) -> dict[str, str]:
     return env
 
 
-@dataclass
+@record
 class CommandRun:
     """A command grove ran in a slot as a child (`exec --json`, `compose --json`)."""
 
@@ -115,7 +115,7 @@ class CommandRun:
         return ""  # its output went to stderr as it ran
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PreparedCommand:
     slot: int
     path: Path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
 from pathlib import Path
 
@@ -11,10 +10,11 @@ from grove import config as config_mod
 from grove import git
 from grove.config import Config
 from grove.errors import UsageError
+from grove.record import field, record, replace
 from grove.state import registry, store
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Grove:
     """One repository's set of slots, seen from some directory inside it."""
 
@@ -125,7 +125,7 @@ def reread_registry(grove: Grove) -> Grove:
     return replace(grove, adopted=registry.read(grove.state_dir))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Slot:
     n: int
     path: Path
@@ -142,7 +142,7 @@ class Slot:
         return self.adopted and not usable
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Layout:
     slots: list[Slot]
     foreign: list[git.Worktree]  # registered worktrees whose path is not a slot name

@@ -8,24 +8,24 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grove import fsio, output, proc, slotenv
+from grove.record import field, record
 from grove.slots import Grove
 from grove.state import identity
 from grove.state import setup as records
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Step:
     id: str
     kind: str  # "copy" or "run"
     label: str
 
 
-@dataclass
+@record
 class StepsReport:
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -182,7 +182,7 @@ def migrations_digest(grove: Grove, n: int) -> str | None:
     return _digest_files(root, _matching(root, db.migrations))
 
 
-@dataclass
+@record
 class SyncReport:
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)

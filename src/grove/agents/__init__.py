@@ -11,13 +11,13 @@ import difflib
 import json
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grove import envfile, fsio
 from grove.agents import content
 from grove.errors import UsageError
+from grove.record import record
 from grove.slots import Grove
 
 AGENTS = ("claude", "codex", "cursor", "gemini")
@@ -26,7 +26,7 @@ MANIFEST = "agents.json"
 CURSOR_SETUP = "grove take --here --label cursor"
 
 
-@dataclass
+@record
 class FileChange:
     path: str  # relative to main
     before: str | None
@@ -272,7 +272,7 @@ def read_manifest(grove: Grove) -> dict[str, Any]:
     return manifest or {"files": {}, "dirs": [], "agents": [], "profile": "default"}
 
 
-@dataclass
+@record
 class AgentsResult:
     action: str
     agents: list[str]
@@ -342,19 +342,19 @@ def uninstall(grove: Grove, dry_run: bool) -> AgentsResult:
     allow_strict, deny_strict = claude_rules(grove, "strict")
     changes: list[FileChange] = []
     notes: list[str] = []
-    for relative, record in manifest["files"].items():
+    for relative, installed in manifest["files"].items():
         path = grove.main / relative
         current = _read(grove, relative)
-        if current == record.get("installed"):
-            after = record.get("original")  # untouched since: restore the exact bytes
+        if current == installed.get("installed"):
+            after = installed.get("original")  # untouched since: restore the exact bytes
         elif relative == ".claude/settings.json" and current is not None:
             data = unmerge_claude_settings(
                 _load_json(path, current), allow + allow_strict, deny + deny_strict
             )
-            after = _dump(data) if data or record.get("original") is not None else None
+            after = _dump(data) if data or installed.get("original") is not None else None
         elif relative == "AGENTS.md":
             after = _strip_section(current)
-            if after is not None and not after.strip() and record.get("original") is None:
+            if after is not None and not after.strip() and installed.get("original") is None:
                 after = None
         else:
             after = current

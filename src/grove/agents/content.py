@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from grove.record import record
 
 HOOK_CREATE = "grove agents hook worktree-create"
 HOOK_REMOVE = "grove agents hook worktree-remove"
@@ -31,7 +31,7 @@ grove prints one JSON object. On failure it is `{"error": {"code", "message", "h
 """
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Skill:
     name: str
     description: str

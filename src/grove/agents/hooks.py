@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grove.errors import UsageError
+from grove.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HookInput:
     event: str | None
     name: str | None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from grove.record import asdict, record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Finding:
     slot: int | None
     check: str  # a stable id, e.g. "env.shared-not-link"

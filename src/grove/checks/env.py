@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from grove import envfile, slotenv
 from grove.checks import Finding, error, warning
+from grove.record import record
 from grove.slots import Grove
 
 
@@ -129,7 +129,7 @@ _LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 _DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306, "redis": 6379, "http": 80, "https": 443}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Override:
     slot: int
     shown: str  # the file as the finding names it

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grove.agents import hooks
 from grove.errors import GroveError, UsageError
+from grove.record import field, record
 
 
-@dataclass
+@record
 class HookResult:
     event: str
     slot: int | None
@@ -68,7 +68,7 @@ def run(event: str, stdin_fd: int) -> tuple[HookResult | SessionStartResult, int
     return HookResult(event, n, grove.slot_path(n), bool(released.released)), 0
 
 
-@dataclass
+@record
 class SessionStartResult:
     slot: int | None = None
     path: Path | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +10,11 @@ from grove.commands import targets
 from grove.errors import Refused
 from grove.lifecycle import database as slot_database
 from grove.lifecycle.holders import Caller
+from grove.record import field, record
 from grove.slots import Grove
 
 
-@dataclass
+@record
 class StatusResult:
     rows: list[database.DbStatus]
 
@@ -41,7 +41,7 @@ def status(grove: Grove, numbers: list[int], all_slots: bool) -> StatusResult:
     return StatusResult([database.status(grove, n) for n in targets(grove, numbers, all_slots)])
 
 
-@dataclass
+@record
 class ActionResult:
     action: str
     slots: list[dict[str, Any]] = field(default_factory=list)

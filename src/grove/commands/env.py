@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grove import envfile, output, slotenv
 from grove.commands import existing_slot
+from grove.record import record
 from grove.slots import Grove
 
 FORMATS = ("dotenv", "shell", "json")
 
 
-@dataclass
+@record
 class EnvResult:
     slot: int
     path: Path

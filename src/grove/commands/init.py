@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grove import config, detect, fsio, git
 from grove.errors import Refused
 from grove.proposal import Proposal, propose, toml_string
+from grove.record import field, record
 from grove.slots import Grove
 
 SLOTS = 3
@@ -128,7 +128,7 @@ def _render_services(p: Proposal) -> list[str]:
     return out
 
 
-@dataclass
+@record
 class InitResult:
     path: Path
     content: str

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,12 @@ from grove import git, output, ports, steps
 from grove.checks import env as env_checks
 from grove.errors import GroveError
 from grove.lifecycle import services
+from grove.record import field, record
 from grove.slots import Grove, Slot, discover
 from grove.state import leases
 
 
-@dataclass
+@record
 class SlotRow:
     slot: int
     path: Path
@@ -75,7 +75,7 @@ class SlotRow:
         )
 
 
-@dataclass
+@record
 class ListResult:
     rows: list[SlotRow]
     limit: int

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grove import output
 from grove.lifecycle import services
+from grove.record import record
 from grove.slots import Grove
 from grove.state import services as records
 
 
-@dataclass
+@record
 class LogResult:
     slot: int
     service: str

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grove import git
 from grove.commands import existing_slot
 from grove.lifecycle import services
+from grove.record import field, record
 from grove.slots import Grove
 from grove.state import leases
 
 
-@dataclass
+@record
 class PeekResult:
     slot: int
     path: Path

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import io
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grove import approval, fsio, output, proc, secretscan
 from grove.errors import ConfigError, Refused, StepFailed, UsageError
 from grove.lifecycle.gate import require_approved
+from grove.record import field, record
 from grove.slots import Grove
 
 
-@dataclass
+@record
 class ApproveResult:
     files: dict[str, dict[str, Any]]
     changes: list[approval.Drift]
@@ -58,7 +58,7 @@ def _change_of(grove: Grove, name: str) -> approval.Drift | None:
         return None
 
 
-@dataclass
+@record
 class PullResult:
     file: Path
     backup: Path | None
@@ -154,7 +154,7 @@ def pull(grove: Grove, allow_unapproved: bool = False) -> PullResult:
     return PullResult(target, backup, keys, change, warnings)
 
 
-@dataclass
+@record
 class EditResult:
     file: Path
     change: approval.Drift | None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from grove import git, output, ports
@@ -12,10 +11,11 @@ from grove.checks import env as env_checks
 from grove.checks import machine as machine_checks
 from grove.checks import ports as port_checks
 from grove.checks import secrets as secret_checks
+from grove.record import record
 from grove.slots import Grove, discover
 
 
-@dataclass
+@record
 class ValidateResult:
     slots: list[int]
     findings: list[Finding]

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grove.config import DatabaseConfig
 from grove.dbtarget import config_of
+from grove.record import record
 from grove.slots import Grove
 
 
-@dataclass
+@record
 class TemplateReport:
     built: bool
     digest: str
@@ -22,7 +22,7 @@ class TemplateReport:
         return {"built": self.built, "digest": self.digest[:16], "seconds": round(self.seconds, 3)}
 
 
-@dataclass
+@record
 class Provisioned:
     slot: int
     cloned: bool
@@ -42,7 +42,7 @@ class Provisioned:
         }
 
 
-@dataclass
+@record
 class DbStatus:
     slot: int
     mode: str
@@ -66,7 +66,7 @@ class DbStatus:
         }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Orphan:
     """A postgres grove started whose slot or build no longer exists."""
 

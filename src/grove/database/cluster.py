@@ -24,12 +24,12 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grove import fsio, proc
 from grove.errors import DatabaseError
+from grove.record import record
 
 SETTINGS_FILE = "grove.conf"
 AUTH_FILE = "grove-auth"  # in the data folder: which password the cluster takes
@@ -62,7 +62,7 @@ def refuse_root() -> None:
         )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Cluster:
     root: Path  # grove's folder for this cluster; the data directory sits inside it
     bin: Path

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,14 @@ from grove.errors import NoFreeSlot, Refused, UsageError
 from grove.lifecycle.database import reap_orphans
 from grove.lifecycle.gate import require_approved
 from grove.lifecycle.locks import grove_lock, try_slot_lock
+from grove.record import field, record, replace
 from grove.slots import Grove, Layout, discover, reread_registry
 from grove.state import leases
 
 LEFTOVER_SCAN_LIMIT = 200  # a leftover of a removal holds a handful of grove's files
 
 
-@dataclass
+@record
 class CreateResult:
     slot: int
     path: Path
@@ -81,7 +81,7 @@ def check_branch_free(grove: Grove, branch: str, allowed: Path | None = None) ->
         )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Request:
     n: int | None
     branch: str | None
@@ -275,7 +275,7 @@ def record_machine_ports(grove: Grove) -> None:
     from grove.state import machine
 
     ports = [port for n in range(grove.config.slots) for port in grove.config.ports_for(n).values()]
-    machine.record(grove.common_dir, grove.main, ports)
+    machine.record_ports(grove.common_dir, grove.main, ports)
 
 
 def check_database_port(grove: Grove, n: int | None) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from grove.errors import Refused
+from grove.record import record
 from grove.slots import Grove
 from grove.state import leases
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Caller:
     """Who runs the command, as far as it says: the label or pid it took the slot with."""
 

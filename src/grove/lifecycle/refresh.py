@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from grove import approval, converge, steps
@@ -10,10 +9,11 @@ from grove.converge import Change
 from grove.lifecycle import create
 from grove.lifecycle.gate import pending_notes, require_approved
 from grove.lifecycle.locks import grove_lock, slot_lock
+from grove.record import field, record
 from grove.slots import Grove, existing_slot, targets
 
 
-@dataclass
+@record
 class RefreshResult:
     slots: list[int]
     dry_run: bool

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,12 @@ from grove.lifecycle.gate import require_approved
 from grove.lifecycle.holders import Caller, check_not_held
 from grove.lifecycle.locks import grove_lock, slot_lock
 from grove.lifecycle.remove import DISCARDS, risks
+from grove.record import record
 from grove.slots import Grove, discover, existing_slot
 from grove.state import leases
 
 
-@dataclass
+@record
 class ReleaseResult:
     released: list[dict[str, Any]]
     reset: dict[str, Any] | None = None

@@ -3,7 +3,6 @@ made again under the locks, right before the worktree goes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from grove.lifecycle.create import leftover_of_removal
 from grove.lifecycle.database import reap_orphans
 from grove.lifecycle.holders import Caller, check_not_held
 from grove.lifecycle.locks import grove_lock, slot_lock
+from grove.record import field, record
 from grove.slots import Grove, discover, existing_slot, reread_registry
 from grove.state import leases, registry
 from grove.state import setup as records
@@ -21,7 +21,7 @@ from grove.state import setup as records
 DISCARDS = "which also discards uncommitted work"
 
 
-@dataclass
+@record
 class RemoveResult:
     slot: int
     path: Path

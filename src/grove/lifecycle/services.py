@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from grove import output, proc
 from grove.config import ServiceSpec
 from grove.errors import GroveError, Refused, UsageError
 from grove.lifecycle.locks import slot_lock
+from grove.record import field, record
 from grove.slots import Grove, existing_slot
 from grove.state import services as records
 
@@ -27,7 +27,7 @@ class ServiceFailed(GroveError):
     code = "service-failed"
 
 
-@dataclass
+@record
 class ServiceState:
     slot: int
     name: str
@@ -63,7 +63,7 @@ class ServiceState:
         return f"{self.name}: {self.state}"
 
 
-@dataclass
+@record
 class ServicesResult:
     action: str
     services: list[ServiceState] = field(default_factory=list)

@@ -10,7 +10,6 @@ EADDRINUSE) or answer from a deleted folder; so the command refuses rather than 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from grove import output, proc, processes
@@ -18,13 +17,14 @@ from grove.errors import GroveError, Refused
 from grove.lifecycle import services
 from grove.lifecycle.holders import Caller
 from grove.processes import SlotProcess
+from grove.record import field, record
 from grove.slots import Grove
 from grove.state import leases
 
 LISTED = 5  # processes named in a refusal's message; details list them all
 
 
-@dataclass
+@record
 class Stopped:
     services: list[str] = field(default_factory=list)  # the services that were running
     ended: list[SlotProcess] = field(default_factory=list)  # ended by --force

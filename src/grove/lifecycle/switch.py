@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,11 @@ from grove.lifecycle.create import check_branch_free
 from grove.lifecycle.gate import require_approved
 from grove.lifecycle.holders import Caller, check_not_held
 from grove.lifecycle.locks import grove_lock, slot_lock
+from grove.record import field, record
 from grove.slots import Grove, existing_slot
 
 
-@dataclass
+@record
 class SwitchResult:
     slot: int
     path: Path

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,13 @@ from grove.errors import NoFreeSlot, Refused
 from grove.lifecycle import create
 from grove.lifecycle.gate import require_approved
 from grove.lifecycle.locks import grove_lock, slot_lock, try_slot_lock
+from grove.record import field, record, replace
 from grove.slots import Grove, discover, existing_slot, reread_registry
 from grove.state import leases, registry
 from grove.state import setup as records
 
 
-@dataclass
+@record
 class TakeResult:
     slot: int
     path: Path

@@ -12,10 +12,10 @@ killed, that pid is gone and the lease is stale, so it never blocks the slot.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from grove.record import asdict, record
 from grove.state import store
 
 # Process start times come from /proc in clock ticks; allow for rounding.
@@ -99,7 +99,7 @@ def caller_pids() -> set[int]:
     return pids
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Lease:
     slot: int
     label: str

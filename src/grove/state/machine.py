@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grove import fsio
+from grove.record import record
 from grove.state import store
 
 LOCK_TIMEOUT = 30.0
@@ -27,7 +27,7 @@ def state_file() -> Path:
     return Path(base) / "grove" / "ports.json"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Project:
     key: str  # the repository's git common dir
     main: str
@@ -70,7 +70,7 @@ def others(common_dir: Path) -> list[Project]:
     return [project for project in projects() if project.key != key]
 
 
-def record(common_dir: Path, main: Path, ports: list[int]) -> bool:
+def record_ports(common_dir: Path, main: Path, ports: list[int]) -> bool:
     """Write this repository's ports; False when the record already said so."""
     key = str(common_dir.resolve())
     path = state_file()

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from grove.record import asdict, record
 from grove.state import store
 from grove.state.leases import process_alive
 
@@ -34,7 +34,7 @@ def log_path(state_dir: Path, n: int, name: str) -> Path:
     return state_dir / "logs" / str(n) / f"{name}.log"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ServiceRecord:
     slot: int
     name: str
