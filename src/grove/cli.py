@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -509,6 +508,8 @@ def _crash_log(exc: BaseException) -> Path | None:
     """Where the code failed (files, lines, functions) and the exception's type, never its
     message or arguments: those can hold a file's bytes or a secret (a UnicodeDecodeError
     carries the whole buffer it failed on). Written 0600 all the same."""
+    import traceback
+
     from grove import fsio
 
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "grove"

@@ -9,7 +9,6 @@ included, without importing the machinery.
 from __future__ import annotations
 
 import re
-import secrets
 import stat
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -132,6 +131,8 @@ def cluster_password(grove: Grove) -> str:
     with fsio.exclusive_lock(path.with_name("password.lock"), 60.0, "making the database password"):
         found = _read_password(path)
         if found is None:
+            import secrets  # imported here: it pulls in hashlib, and only this needs it
+
             found = secrets.token_urlsafe(32)
             fsio.write_atomic(path, found + "\n", mode=0o600)
     return found

@@ -11,7 +11,6 @@ import errno
 import os
 import shutil
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ def write_atomic(path: Path, text: str, mode: int | None = None) -> None:
             mode = path.lstat().st_mode & 0o7777 if not path.is_symlink() else 0o644
         except FileNotFoundError:
             mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".grove-tmp", dir=path.parent)
+    fd, tmp = _new_temp(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
@@ -43,6 +42,14 @@ def write_atomic(path: Path, text: str, mode: int | None = None) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _new_temp(path: Path) -> tuple[int, Path]:
+    """A new 0600 file beside path, as tempfile.mkstemp makes one (an unguessable name,
+    created exclusively, never through a link), without importing tempfile and random."""
+    tmp = path.parent / f".{path.name}.{os.urandom(8).hex()}.grove-tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.open(tmp, flags, 0o600), tmp
 
 
 def replace_symlink(link: Path, target: str) -> None:

@@ -7,7 +7,6 @@ so two `grove up` at once start a service once, and a `down` never races an `up`
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -183,6 +182,8 @@ def _up_one(grove: Grove, n: int, spec: ServiceSpec) -> ServiceState:
 
 
 def _accepts(port: int) -> bool:
+    import socket  # only a service being started is probed
+
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
             return True
