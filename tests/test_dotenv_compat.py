@@ -18,6 +18,7 @@ there was nothing to run. Add it as another reader where the plugin exists.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
+from grove import envfile
 from grove.envfile import (
     UnsafeValue,
     format_assignment,
@@ -330,3 +332,22 @@ def test_good_keys_are_written(key: str) -> None:
 def test_bad_key_in_block_raises() -> None:
     with pytest.raises(UnsafeValue):
         render_block(1, {"GOOD": "1", "bad": "2"})
+
+
+READER_CASES = [
+    "A=1\nB='two words'\nC=\"esc\\nline\"\n",
+    "A=1\nA\n",  # a bare key after a value: python-dotenv ends with None, so no A
+    "export A=1 # comment\n#B=2\n  C = spaced  \nD=${A}\n",
+    'A=1\r\nB=2\rC="multi\nline"\n',
+    'A="unterminated\nB=2\n',
+    "=novalue\nKEY WITH SPACE=1\nE=ok\n",
+]
+
+
+@pytest.mark.parametrize("text", READER_CASES)
+def test_grove_reads_what_python_dotenv_reads(text: str) -> None:
+    """envfile loads python-dotenv's parser module on its own (to skip the package's
+    logging import); what it reads must stay exactly what dotenv_values reads."""
+    expected = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    assert envfile.parse_text(text) == {k: v for k, v in expected.items() if v is not None}
+    assert envfile._dotenv_parser().__name__ == "grove._dotenv_parser"

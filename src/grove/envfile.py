@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from grove.errors import GroveError
 from grove.record import record
@@ -171,14 +174,39 @@ def _dotenv_safe(text: str) -> tuple[str, list[SkippedLine]]:
     return safe, skipped
 
 
+def parse_stream(text: str) -> Iterator[Any]:
+    """python-dotenv's own parser over text: its Binding for each line group, in order."""
+    return _dotenv_parser().parse_stream(io.StringIO(text))  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _dotenv_parser() -> ModuleType:
+    """python-dotenv's `dotenv.parser`, loaded without the package's __init__. That runs
+    dotenv.main, which imports logging: 6-10 ms of every grove call that reads an env file,
+    while the parser itself needs only re and codecs. When python-dotenv is laid out some
+    other way, the ordinary import serves, so grove always parses with python-dotenv."""
+    import importlib.machinery
+
+    package = importlib.machinery.PathFinder.find_spec("dotenv")  # finds; runs nothing
+    folders = package.submodule_search_locations if package else None
+    source = Path(folders[0]) / "parser.py" if folders else None
+    if source is None or not source.is_file():
+        import dotenv.parser
+
+        return dotenv.parser
+    loader = importlib.machinery.SourceFileLoader("grove._dotenv_parser", str(source))
+    module = ModuleType(loader.name)
+    module.__file__ = str(source)
+    loader.exec_module(module)
+    return module
+
+
 def read_assignments(text: str) -> Reading:
     """Every KEY=value of a dotenv text in file order (a key set twice appears twice), with
     its line, as python-dotenv reads it; lines too costly to parse are left out and listed."""
-    from dotenv.parser import parse_stream
-
     safe, skipped = _dotenv_safe(text)
     found: list[Assignment] = []
-    for binding in parse_stream(io.StringIO(safe)):
+    for binding in parse_stream(safe):
         if binding.key is None or binding.value is None:
             continue
         source = binding.original.string
@@ -218,11 +246,14 @@ def user_lines(text: str) -> list[UserLine] | None:
 
 
 def parse_text(text: str) -> dict[str, str]:
-    from dotenv import dotenv_values
-
     safe, _skipped = _dotenv_safe(text)
-    # interpolate=False: Node's dotenv does not expand ${VAR}; grove reports what both see.
-    values = dotenv_values(stream=io.StringIO(safe), interpolate=False)
+    # What python-dotenv's dotenv_values(interpolate=False) gives (Node's dotenv does not
+    # expand ${VAR}; grove reports what both see): the last binding of a key wins, and a
+    # bare KEY with no `=` sets it to None, which is then left out.
+    values: dict[str, str | None] = {}
+    for binding in parse_stream(safe):
+        if binding.key is not None:
+            values[binding.key] = binding.value
     return {k: v for k, v in values.items() if v is not None}
 
 

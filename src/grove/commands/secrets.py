@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 from pathlib import Path
 from typing import Any
 
-from grove import approval, fsio, output, proc, secretscan
+from grove import approval, envfile, fsio, output, proc, secretscan
 from grove.errors import ConfigError, Refused, StepFailed, UsageError
 from grove.lifecycle.gate import require_approved
 from grove.record import field, record
@@ -86,10 +85,8 @@ class PullResult:
 
 
 def _parse_or_refuse(text: str, command: str) -> int:
-    from dotenv.parser import parse_stream
-
     keys = 0
-    for binding in parse_stream(io.StringIO(text)):
+    for binding in envfile.parse_stream(text):
         if binding.error:
             raise StepFailed(
                 f"`{command}` printed a line that is not KEY=value "
