@@ -240,12 +240,16 @@ def _hand_over(grove: Grove, n: int, request: create.Request) -> TakeResult:
     changes = links + write_local(grove, n)
     setup = steps.run_setup(grove, n)  # a slot whose setup stopped halfway is finished
     synced = steps.sync(grove, n)
-    status = git.status(path)
+    if request.branch is None or request.new_branch:
+        branch, oid = request.branch, request.start_sha  # what the switch checked out
+    else:
+        status = git.status(path)
+        branch, oid = status.branch, status.oid or request.start_sha
     return TakeResult(
         n,
         path,
-        status.branch,
-        status.oid or request.start_sha,
+        branch,
+        oid,
         grove.config.ports_for(n),
         False,
         leases.Lease(n, "", None, time.time()),  # replaced by the settled lease
