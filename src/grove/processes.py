@@ -269,6 +269,17 @@ def _walk_proc(
     return seen, {port for inode, port in inodes.items() if inode not in matched}
 
 
+def listening(ports: Collection[int]) -> set[int]:
+    """Which of these TCP ports something listens on, whoever's process it is. On Linux the
+    kernel's own socket table answers (no psutil, no walk of every connection)."""
+    wanted = set(ports)
+    if LINUX:
+        return set(_listening_inodes(wanted).values())
+    from grove import ports as port_table
+
+    return wanted & set(port_table.listeners())
+
+
 def _listening_inodes(ports: set[int]) -> dict[int, int]:
     """{socket inode: port} of the TCP sockets listening on these ports, IPv4 and IPv6."""
     try:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from pathlib import Path
 from typing import Any
 
-from grove import git, output, ports, steps
+from grove import git, output, processes, steps
 from grove.checks import env as env_checks
 from grove.errors import GroveError
 from grove.lifecycle import services
@@ -162,11 +162,9 @@ def _row(grove: Grove, slot: Slot) -> SlotRow:
 
 def run(grove: Grove) -> ListResult:
     layout = discover(grove)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        # The port scan overlaps the per-slot git calls instead of running before them.
-        listening_future = pool.submit(ports.listeners)
-        rows = list(pool.map(lambda s: _row(grove, s), layout.slots))
-        listening = set(listening_future.result())
+    rows = _rows_in_parallel(grove, layout.slots)
+    every_port = [p for row in rows for p in grove.config.ports_for(row.slot).values()]
+    listening = processes.listening(every_port)
     for row in rows:
         row.ports = {
             name: {"port": port, "listening": port in listening}
@@ -174,3 +172,25 @@ def run(grove: Grove) -> ListResult:
         }
     has_services = any(row.services for row in rows)
     return ListResult(rows, grove.config.slots, grove.config.database is not None, has_services)
+
+
+def _rows_in_parallel(grove: Grove, slots: list[Slot]) -> list[SlotRow]:
+    """One thread per slot: each waits on its own git status. Plain threads, not
+    concurrent.futures, whose import (logging with it) cost more than a slot's row."""
+    rows: list[SlotRow | None] = [None] * len(slots)
+    failures: list[BaseException] = []
+
+    def build(i: int) -> None:
+        try:
+            rows[i] = _row(grove, slots[i])
+        except BaseException as exc:  # re-raised in the calling thread below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=build, args=(i,)) for i in range(len(slots))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return [row for row in rows if row is not None]
