@@ -6,7 +6,6 @@ is completed (not restarted) by `grove refresh N` or `grove create N`.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -89,6 +88,8 @@ def unrecreatable(grove: Grove, ignored: list[str]) -> list[str]:
 
 
 def setup_steps(grove: Grove) -> list[Step]:
+    import hashlib  # here, not at the top: `list` reads steps and rarely hashes anything
+
     steps = [Step(f"copy:{path}", "copy", path) for path in copy_paths(grove)]
     for i, command in enumerate(grove.config.setup_run):
         digest = hashlib.sha256(command.encode()).hexdigest()[:12]
@@ -151,6 +152,8 @@ def run_setup(grove: Grove, n: int) -> StepsReport:
 
 
 def _digest_files(root: Path, names: list[str]) -> str:
+    import hashlib
+
     digest = hashlib.sha256()
     for name in sorted(set(names)):
         path = root / name
