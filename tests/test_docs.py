@@ -24,7 +24,7 @@ def test_every_check_id_is_documented() -> None:
 
 
 def test_every_command_is_in_the_readme() -> None:
-    from grove.cli import build_parser
+    from grove.arguments import build_parser
 
     readme = (ROOT / "README.md").read_text()
     parser = build_parser()

@@ -10,7 +10,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "grove"
 
 # Top to bottom; a module may import its own layer or any layer below it.
 LAYERS: list[tuple[str, ...]] = [
-    ("grove.cli", "grove.__main__"),
+    ("grove.cli", "grove.__main__", "grove.arguments", "grove.usage"),
     ("grove.commands",),
     ("grove.lifecycle", "grove.steps", "grove.converge"),
     (
