@@ -52,6 +52,7 @@ class Rewrite:
     key: str
     port_var: str | None
     host: str | None  # a template like "wt{n}.localhost"
+    from_port: int | None = None  # the port the shared value holds, when not port_var's base
 
 
 @record(frozen=True)
@@ -66,6 +67,16 @@ class DatabaseConfig:
     migrate_status: str | None = None
     migrations: tuple[str, ...] = ()  # globs: migrate runs again only when these change
     bin: str | None = None
+    # The app's own connection variables (DB_HOST, POSTGRES_DB, ...), each written per slot
+    # with one part of the slot's database: one of DATABASE_FIELDS.
+    env: tuple[tuple[str, str], ...] = ()
+
+
+DATABASE_FIELDS = ("url", "host", "port", "user", "password", "dbname")
+# What [database] writes in every slot's block without being asked.
+DATABASE_VARS = frozenset(
+    {"DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD"}
+)
 
 
 DB_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
@@ -156,6 +167,7 @@ _SCHEMA: dict[str, set[str]] = {
         "migrations",
         "migrate_status",
         "bin",
+        "env",
     },
 }
 
@@ -275,19 +287,19 @@ def parse(data: dict[str, Any], path: Path) -> Config:
     rewrites = _parse_rewrites(r, env.get("rewrite", {}), ports, {k for k, _ in derived})
     database = _parse_database(r, data, ports) if "database" in data else None
     if database is not None:
-        clash = {key for key, _ in derived} & {
-            "DATABASE_URL",
-            "PGHOST",
-            "PGPORT",
-            "PGUSER",
-            "PGDATABASE",
-            "PGPASSWORD",
-        }
+        clash = {key for key, _ in derived} & DATABASE_VARS
         if clash:
             raise r.fail(
                 f"[env.derived] {sorted(clash)[0]}",
                 "no database variables: [database] writes DATABASE_URL and the PG* variables",
             )
+        written = {key for key, _ in derived} | {w.key for w in rewrites} | port_names
+        for key, _ in database.env:
+            if key in written:
+                raise r.fail(
+                    f"[database.env] {key}",
+                    "a variable that [ports], [env.derived] and [env.rewrite] do not also write",
+                )
 
     setup = r.table(data, "setup")
     copy = tuple(
@@ -408,7 +420,25 @@ def _parse_database(
         migrate_status=None if status is None else r.text(status, "[database] migrate_status"),
         migrations=r.texts(table.get("migrations", []), "[database] migrations"),
         bin=None if bin_dir is None else r.text(bin_dir, "[database] bin"),
+        env=_parse_database_env(r, table.get("env", {})),
     )
+
+
+def _parse_database_env(r: _Reader, table: object) -> tuple[tuple[str, str], ...]:
+    """[database.env]: KEY = "host" and so on, the app's spellings of the slot's database."""
+    if not isinstance(table, dict):
+        raise r.fail("[database.env]", f'a table of KEY = "{DATABASE_FIELDS[1]}"', table)
+    pairs: list[tuple[str, str]] = []
+    for key, part in table.items():
+        where = f"[database.env] {key}"
+        if not ENV_KEY.match(key):
+            raise r.fail(where, "a key matching ^[A-Z_][A-Z0-9_]*$")
+        if key in DATABASE_VARS:
+            raise r.fail(where, "a variable [database] does not already write", key)
+        if part not in DATABASE_FIELDS:
+            raise r.fail(where, f"one of {', '.join(DATABASE_FIELDS)}", part)
+        pairs.append((key, part))
+    return tuple(pairs)
 
 
 def _parse_security(r: _Reader, data: dict[str, Any], shared: tuple[str, ...]) -> SecurityConfig:
@@ -450,8 +480,10 @@ def _parse_rewrites(
         if not ENV_KEY.match(key) or key in port_names or key in derived:
             raise r.fail(where, "a key of the shared file that is not a port or derived value")
         spec = {"port": given} if isinstance(given, str) else given
-        if not isinstance(spec, dict) or set(spec) - {"port", "host"}:
-            raise r.fail(where, '"PORT_VARIABLE" or { port = "PORT_VARIABLE", host = "..." }', spec)
+        if not isinstance(spec, dict) or set(spec) - {"port", "host", "from"}:
+            raise r.fail(
+                where, '"PORT_VARIABLE" or { port = "PORT_VARIABLE", host = "...", from = N }', spec
+            )
         port_var = spec.get("port")
         if port_var is not None and port_var not in port_names:
             raise r.fail(where, f"a [ports] variable ({', '.join(sorted(port_names))})", port_var)
@@ -459,7 +491,12 @@ def _parse_rewrites(
         if host is not None:
             _check_template(r, f"{where}.host", r.text(host, f"{where}.host"), port_names)
             _check_writable(r, f"{where}.host", key, host)
-        rewrites.append(Rewrite(key, port_var, host))
+        from_port = spec.get("from")
+        if from_port is not None:
+            if port_var is None:
+                raise r.fail(f"{where}.from", "nothing without port (from is the port it swaps)")
+            from_port = r.integer(from_port, f"{where}.from", 1, 65535)
+        rewrites.append(Rewrite(key, port_var, host, from_port))
     return tuple(rewrites)
 
 

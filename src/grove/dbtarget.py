@@ -173,5 +173,20 @@ def target(grove: Grove, n: int) -> Target:
 
 def env_values(grove: Grove, n: int) -> dict[str, str]:
     """What the slot's managed block gets: DATABASE_URL (with the password) and the libpq
-    variables, PGPASSWORD included."""
-    return target(grove, n).env() if grove.config.database else {}
+    variables, PGPASSWORD included, then [database.env]: the app's own spellings."""
+    db = grove.config.database
+    if db is None:
+        return {}
+    where = target(grove, n)
+    values = where.env()
+    parts = {
+        "url": where.url(),
+        "host": where.host,
+        "port": str(where.port),
+        "user": where.user,
+        "password": where.password or "",
+        "dbname": where.dbname,
+    }
+    for key, part in db.env:
+        values[key] = parts[part]
+    return values

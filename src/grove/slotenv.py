@@ -43,7 +43,8 @@ def rewritten_values(grove: Grove, n: int, known: dict[str, str]) -> dict[str, s
         value = shared.get(rule.key)
         if value is None:
             continue
-        base = bases.get(rule.port_var) if rule.port_var else None
+        # `from`: init moved the base off another project's ports, the shared file did not.
+        base = rule.from_port or (bases.get(rule.port_var) if rule.port_var else None)
         port = slot_ports.get(rule.port_var) if rule.port_var else None
         host = rule.host.format_map(fields) if rule.host else None
         rewritten[rule.key] = rewrite_value(value, base, port, host, known)
