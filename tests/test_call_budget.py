@@ -1,0 +1,167 @@
+"""What a call costs, held where the machine's speed cannot move it: how many git processes
+`list` and `take` start, and which modules `--help`, `list` and `env` import. The times
+themselves are measured by bench/speed.py; these tests keep their causes from creeping back.
+
+git is the real one: a wrapper first on PATH appends its arguments to a log, then execs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import write_config
+
+REAL_GIT = shutil.which("git")
+
+# Modules no everyday command needs: each one cost milliseconds of every call when it was
+# imported (dataclasses compiled with exec and brought inspect; concurrent.futures, python-
+# dotenv's package and psutil brought logging; rich rendered tables).
+NEVER = {
+    "dataclasses",
+    "inspect",
+    "logging",
+    "concurrent.futures",
+    "psutil",
+    "rich",
+    "dotenv",
+    "dotenv.main",
+    "tempfile",
+    "uuid",
+    "secrets",
+    "yaml",
+    "importlib.metadata",
+    "asyncio",
+    "email",
+    "http",
+}
+
+
+@pytest.fixture
+def slots(repo: Path) -> Path:
+    """main and two slots, made through real processes, with a shared .env."""
+    write_config(repo, "[grove]\nslots = 3\n")
+    for _ in range(2):
+        result = run_grove(repo, "create", "--json")
+        assert result.returncode == 0, result.stderr
+    return repo
+
+
+def run_grove(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "grove", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+def git_calls(
+    tmp_path: Path, cwd: Path, *args: str
+) -> tuple[list[str], subprocess.CompletedProcess[str]]:
+    """The git command lines `grove ARGS` ran, and its result."""
+    assert REAL_GIT is not None
+    wrapper_dir = tmp_path / "gitlog-bin"
+    wrapper_dir.mkdir(exist_ok=True)
+    wrapper = wrapper_dir / "git"
+    wrapper.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >> "$GROVE_TEST_GIT_LOG"\nexec {REAL_GIT} "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    log = tmp_path / "git.log"
+    log.unlink(missing_ok=True)
+    env = {"PATH": f"{wrapper_dir}{os.pathsep}{os.environ['PATH']}", "GROVE_TEST_GIT_LOG": str(log)}
+    result = run_grove(cwd, *args, env=env)
+    calls = log.read_text().splitlines() if log.exists() else []
+    return calls, result
+
+
+def subcommand(line: str) -> str:
+    """`status` of `--no-optional-locks -C /path status --porcelain=v2 ...`."""
+    words = line.split()
+    i = 0
+    while i < len(words) and words[i].startswith("-"):
+        i += 2 if words[i] == "-C" else 1
+    return words[i] if i < len(words) else ""
+
+
+def test_list_runs_one_git_status_per_slot_and_three_calls_in_all_besides(
+    slots: Path, tmp_path: Path
+) -> None:
+    calls, result = git_calls(tmp_path, slots, "list", "--json")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["slots"]) == 3
+    kinds = [subcommand(line) for line in calls]
+    # Finding the repository, checking that the shared files are untracked, listing the
+    # worktrees; then one status per slot, which tells branch, commit and changes at once.
+    assert sorted(kinds) == sorted(["rev-parse", "ls-files", "worktree", *["status"] * 3]), calls
+
+
+def test_take_of_a_warm_slot_runs_at_most_nine_git_calls(slots: Path, tmp_path: Path) -> None:
+    calls, result = git_calls(
+        tmp_path, slots, "take", "--branch", "task-1", "--label", "t", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["branch"] == "task-1"
+    kinds = [subcommand(line) for line in calls]
+    # Locate, shared files untracked, start point, branch name valid, branch new, worktrees,
+    # the free slot's status, the switch itself, and the slot's own tracked shared files.
+    assert len(calls) <= 9, calls
+    assert kinds.count("status") == 1, calls
+    assert kinds.count("switch") == 1, calls
+
+
+def imported_by(cwd: Path, *args: str) -> set[str]:
+    """The modules one in-process call of grove adds to a bare interpreter's."""
+    probe = (
+        "import io, sys, contextlib\n"
+        "before = set(sys.modules)\n"
+        "from grove.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main({list(args)!r})\n"
+        "print(code, ' '.join(sorted(set(sys.modules) - before)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    code, _, modules = result.stdout.strip().partition(" ")
+    assert code == "0", result.stderr
+    return set(modules.split())
+
+
+def test_help_imports_nothing_but_its_own_text(tmp_path: Path) -> None:
+    loaded = imported_by(tmp_path, "--help")
+    assert {m for m in loaded if not m.startswith("grove")} <= {"collections.abc", "__future__"}
+    assert {m for m in loaded if m.startswith("grove")} <= {
+        "grove",
+        "grove.cli",
+        "grove.usage",
+        "grove.errors",
+    }
+
+
+@pytest.mark.parametrize("args", [("list", "--json"), ("list",), ("env", "1", "--format", "json")])
+def test_everyday_commands_import_no_heavy_module(slots: Path, args: tuple[str, ...]) -> None:
+    loaded = imported_by(slots, *args)
+    assert "grove.config" in loaded  # the probe ran the command, not just the parser
+    assert sorted(loaded & NEVER) == []
+    assert not any(m.startswith(("rich.", "psutil.", "dotenv.", "concurrent.")) for m in loaded)
+
+
+def test_env_imports_no_socket_or_hashing(slots: Path) -> None:
+    """env reads files and one git call's answer: no port probe, no digest."""
+    loaded = imported_by(slots, "env", "1", "--format", "json")
+    assert sorted(loaded & {"socket", "hashlib", "hmac", "_hashlib"}) == []
