@@ -30,6 +30,7 @@ CONTRACT = {
         "setup",
         "notes",
         "database",
+        "main_database",
     },
     ("refresh", "1"): {"slots", "dry_run", "changed", "ran", "pending", "notes"},
     ("validate",): {"ok", "slots", "errors", "warnings", "findings"},

@@ -32,6 +32,7 @@ class CreateResult:
     changes: list[Change] = field(default_factory=list)
     setup: steps.StepsReport = field(default_factory=steps.StepsReport)
     database: dict[str, Any] | None = None
+    main_database: dict[str, Any] | None = None  # main's, when this create provisioned it
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +46,7 @@ class CreateResult:
             "setup": {"ran": self.setup.ran, "skipped": self.setup.skipped},
             "notes": self.setup.notes,
             "database": self.database,
+            "main_database": self.main_database,
         }
 
     def as_text(self) -> str:
@@ -56,6 +58,11 @@ class CreateResult:
             how = "cloned from the template" if self.database["cloned"] else "kept"
             lines.append(
                 f"  database {self.database['database']} on port {self.database['port']} ({how})"
+            )
+        if self.main_database:
+            lines.append(
+                f"  main's database {self.main_database['database']} on port "
+                f"{self.main_database['port']} (cloned from the template)"
             )
         lines += [f"  note: {note}" for note in self.setup.notes]
         return "\n".join(lines)
@@ -335,8 +342,35 @@ def create(
         made = finish(
             grove, n, request=request, template=template, resumed=resumed, changes=changes
         )
+    # After slot n's lock is released: main's lock is never taken while holding another's.
+    made.main_database = provision_main(grove, made.setup.notes)
     made.setup.notes += reap_orphans(grove)
     return made
+
+
+def provision_main(grove: Grove, notes: list[str]) -> dict[str, Any] | None:
+    """Main's database, when it has none yet: the README promises every slot one, main
+    included, and before this the first create left main without until `grove refresh 0`
+    (issue 15). A failure here leaves the new slot as it is and says how to finish."""
+    if grove.config.database is None:
+        return None
+    from grove import database
+    from grove.errors import GroveError
+    from grove.lifecycle.locks import slot_lock
+
+    if database.status(grove, 0).provisioned:
+        return None
+    try:
+        with slot_lock(grove, 0, "create: main's database"):
+            if database.status(grove, 0).provisioned:  # again, under main's lock
+                return None
+            synced = steps.sync(grove, 0)
+    except GroveError as exc:
+        notes.append(f"main's database was not made: {exc.message}; `grove refresh 0` retries")
+        return None
+    report = dict(synced.database or {})
+    report["migrated"] = [c for c in synced.ran if c in database.config_of(grove).migrate]
+    return report
 
 
 def finish(
