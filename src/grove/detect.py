@@ -224,7 +224,7 @@ class Repo:
         services = self.compose(relative).get("services") or {}
         for service in services.values() if isinstance(services, dict) else []:
             for entry in (service or {}).get("ports") or []:
-                ref = _host_port(entry)
+                ref = host_port(entry)
                 if ref is None:
                     continue
                 needle = ref[3]
@@ -253,7 +253,7 @@ def _compose_flags(command: str) -> list[str]:
 _PORT_ENTRY_LIMIT = 1024
 
 
-def _host_port(entry: object) -> tuple[int | None, str | None, int | None, str] | None:
+def host_port(entry: object) -> tuple[int | None, str | None, int | None, str] | None:
     """(literal port, variable, default, text) of a compose port entry's host side."""
     if isinstance(entry, dict):
         published = entry.get("published")
@@ -345,3 +345,241 @@ def script_ports(command: str) -> list[int]:
 
 def writes_shared_env(command: str) -> bool:
     return bool(_WRITES_ENV.search(command))
+
+
+# Ports that belong to another machine whatever the slot: a mail relay (SMTP 25, SMTPS
+# 465, submission 587), IMAP/POP over TLS (993, 995) and HTTPS (443). A slot that moved one
+# of them would talk to nothing (issue 15: MAIL_PORT=587 broke mail in every slot but main).
+RELAY_PORTS = frozenset({25, 443, 465, 587, 993, 995})
+_HOST_SUFFIXES = ("_HOST", "_HOSTNAME", "_SERVER", "_ADDR", "_ADDRESS")
+_LOOPBACK = (*_LOCAL_HOSTS, "::1", "[::1]", "host.docker.internal")
+
+
+def is_remote_host(value: str) -> bool:
+    """A host name of another machine: a DNS name or address that is not loopback.
+    A bare word (`db`, `redis`) is a compose service on this machine."""
+    host = value.strip().strip("'\"").lower()
+    if not host or "$" in host or host in _LOOPBACK:
+        return False
+    return "." in host or ":" in host
+
+
+def not_per_slot(key: str, value: str, same_file: dict[str, str]) -> str | None:
+    """Why the port in KEY=value is not this machine's to move per slot, or None.
+    same_file: the other KEY=value pairs of the file it is in (its host may sit beside it)."""
+    port = int(value) if value.strip().isdigit() else None
+    stem = re.sub(r"_PORT\d*$", "", key)
+    for suffix in _HOST_SUFFIXES:
+        host = same_file.get(stem + suffix)
+        if host is not None and is_remote_host(host):
+            return f"its host {stem + suffix}={host.strip()} is another machine"
+    if port in RELAY_PORTS:
+        return f"{port} is a well-known relay port (mail, TLS), another machine's"
+    return None
+
+
+# Browser-exposed copies of a server variable: Next.js, Vite, SvelteKit/Astro, CRA, Nuxt, Expo.
+PUBLIC_PREFIXES = (
+    "NEXT_PUBLIC_",
+    "VITE_",
+    "PUBLIC_",
+    "REACT_APP_",
+    "NUXT_PUBLIC_",
+    "EXPO_PUBLIC_",
+)
+
+
+def public_prefix(key: str) -> str:
+    return next((prefix for prefix in PUBLIC_PREFIXES if key.startswith(prefix)), "")
+
+
+# --- PostgreSQL and its migration tools, read as text (init never runs repository code) ---
+
+_CONFIG_TEXT_LIMIT = 256 * 1024  # a config file larger than this is not a config file
+LITERAL = re.compile(r"""['"`]([^'"`\n]{1,300})['"`]""")
+_PG_URL = re.compile(r"^postgres(?:ql)?://", re.IGNORECASE)
+_PG_CLIENT_KEYS = re.compile(r"^(?:DB|DATABASE|TYPEORM)_(?:CLIENT|CONNECTION|DIALECT|TYPE|DRIVER)$")
+_PG_CLIENT_VALUES = {"pg", "postgres", "postgresql", "pgsql", "pgx"}
+PG_JS_PACKAGES = ("pg", "postgres", "pg-promise", "@vercel/postgres", "@neondatabase/serverless")
+_PG_PY = re.compile(r"^\s*[\"']?(psycopg2?(?:-binary)?|psycopg\[?|asyncpg)", re.MULTILINE)
+_PG_GEM = re.compile(r"""^\s*gem\s+['"]pg['"]""", re.MULTILINE)
+_PG_IMAGE = re.compile(r"(^|/)(postgres|postgis|postgresql|timescaledb)", re.IGNORECASE)
+
+
+def config_text(repo: Repo, relative: str) -> str:
+    """A small config file's text ("" for a missing or oversized one); never follows a
+    link out of the repository."""
+    path = repo.root / relative
+    try:
+        if path.is_symlink() or path.stat().st_size > _CONFIG_TEXT_LIMIT:
+            return ""
+    except OSError:
+        return ""
+    return repo.text(relative)
+
+
+def is_pg_url(value: str) -> bool:
+    return bool(_PG_URL.match(value.strip().strip("'\"")))
+
+
+def postgres_signals(repo: Repo, entries: list[EnvEntry]) -> list[str]:
+    """Where the repository says it uses PostgreSQL, one reason each."""
+    reasons: list[str] = []
+    for compose in repo.compose_files:
+        services = repo.compose(compose).get("services") or {}
+        for name, body in services.items() if isinstance(services, dict) else []:
+            image = str((body or {}).get("image", "")) if isinstance(body, dict) else ""
+            if _PG_IMAGE.search(image.split("@")[0]):
+                reasons.append(f"{compose} runs {image} (service {name})")
+                break
+    for e in entries:
+        value = e.value.strip().strip("'\"").lower()
+        if _PG_CLIENT_KEYS.match(e.key) and value in _PG_CLIENT_VALUES:
+            reasons.append(f"{e.file}:{e.line} {e.key}={value}")
+        elif is_pg_url(e.value) and not e.key.startswith("SHADOW"):
+            reasons.append(f"{e.file}:{e.line} {e.key} is a postgresql:// URL")
+    deps = repo.dependencies()
+    found = [name for name in PG_JS_PACKAGES if name in deps]
+    if found:
+        reasons.append(f"package.json depends on {', '.join(found)}")
+    for relative in repo.files:
+        name = PurePosixPath(relative).name
+        if name.endswith(".prisma") and re.search(
+            r'provider\s*=\s*"postgres(?:ql)?"', config_text(repo, relative)
+        ):
+            reasons.append(f"{relative}: datasource provider postgresql")
+        elif (name.startswith("requirements") and name.endswith(".txt")) or name in (
+            "pyproject.toml",
+            "Pipfile",
+        ):
+            if _PG_PY.search(config_text(repo, relative)):
+                reasons.append(f"{relative} requires a PostgreSQL driver")
+        elif name == "Gemfile" and _PG_GEM.search(config_text(repo, relative)):
+            reasons.append(f"{relative}: gem pg")
+    return list(dict.fromkeys(reasons))
+
+
+def _first_value(line: str) -> str:
+    """line up to the comma that ends its first value (`'./out', dialect: 'pg'` -> `'./out'`):
+    commas inside brackets or quotes belong to the value."""
+    depth, quote = 0, ""
+    for at, char in enumerate(line):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"`":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth < 0:
+                return line[:at]
+        elif char == "," and depth == 0:
+            return line[:at]
+    return line
+
+
+def literal_path(line: str, base: str) -> str | None:
+    """The path a config line names with string literals, relative to the repository:
+    `directory: path.join(__dirname, 'db', 'migrations')` in server/ -> server/db/migrations.
+    Literals are joined, `./` dropped; `__dirname` and a cwd-relative path both mean the
+    file's folder (knex and drizzle-kit run from there)."""
+    parts = [p for p in LITERAL.findall(_first_value(line)) if p not in (".", "./")]
+    if not parts:
+        return None
+    joined = "/".join(part.strip("/") for part in parts if part.strip("/"))
+    joined = re.sub(r"^(\./)+", "", joined)
+    if not joined or joined.startswith(("/", "..")) or "${" in joined:
+        return None
+    return joined if base == "." else f"{base}/{joined}"
+
+
+def key_line(text: str, key: str, after: str | None = None) -> str | None:
+    """The rest of the first line where `key:` (or `key =`) appears, after `after` if given."""
+    start = 0
+    if after is not None:
+        start = text.find(after)
+        if start < 0:
+            return None
+    match = re.compile(rf"(?<![\w-])['\"]?{re.escape(key)}['\"]?\s*[:=]\s*([^\n]*)").search(
+        text, start
+    )
+    return match.group(1) if match else None
+
+
+def npm_tree_matches_lock(repo: Repo, folder: str) -> tuple[bool, str]:
+    """npm writes node_modules/.package-lock.json as it installs: when its packages equal
+    package-lock.json's, the tree in main is what `npm ci` would make."""
+    base = "" if folder == "." else folder + "/"
+    lock_text = repo.text(base + "package-lock.json")
+    hidden_text = repo.text(base + "node_modules/.package-lock.json")
+    if not hidden_text:
+        return False, "node_modules has no .package-lock.json, so what it holds is unknown"
+    try:
+        lock = json.loads(lock_text).get("packages", {})
+        hidden = json.loads(hidden_text).get("packages", {})
+    except (json.JSONDecodeError, AttributeError):
+        return False, "a lockfile does not parse"
+
+    def versions(packages: dict[str, Any]) -> dict[str, Any]:
+        return {
+            k: (v.get("version"), v.get("integrity"))
+            for k, v in packages.items()
+            if k and isinstance(v, dict) and not v.get("link")
+        }
+
+    if versions(lock) == versions(hidden):
+        return True, "node_modules/.package-lock.json lists the same packages"
+    return False, "node_modules/.package-lock.json differs from package-lock.json"
+
+
+def pnpm_tree_matches_lock(repo: Repo) -> tuple[bool, str]:
+    """pnpm keeps the lockfile it installed from as node_modules/.pnpm/lock.yaml."""
+    current = repo.text("node_modules/.pnpm/lock.yaml")
+    if not current:
+        return False, "node_modules/.pnpm/lock.yaml is missing, so what it holds is unknown"
+    if current.strip() == repo.text("pnpm-lock.yaml").strip():
+        return True, "node_modules/.pnpm/lock.yaml equals pnpm-lock.yaml"
+    return False, "node_modules/.pnpm/lock.yaml differs from pnpm-lock.yaml"
+
+
+# The variable each auth library builds its callback and cookie URLs from.
+_AUTH_URL_VARS = {
+    "next-auth": ("NEXTAUTH_URL", "AUTH_URL"),
+    "@auth/core": ("AUTH_URL",),
+    "better-auth": ("BETTER_AUTH_URL",),
+}
+# Variables apps commonly serve their own URL from, when the library reads none itself.
+_APP_URL_VARS = ("APP_URL", "BASE_URL", "SITE_URL", "PUBLIC_URL", "ORIGIN", "WEB_URL")
+# Where each library names its session cookie, for apps configured in code.
+_COOKIE_SETTINGS = {
+    "next-auth": "`cookies.sessionToken.name` in the NextAuth options",
+    "@auth/core": "`cookies.sessionToken.name` in the Auth.js options",
+    "lucia": "`sessionCookie.name` in the Lucia options",
+    "express-session": "`name` in session({ ... })",
+    "passport": "`name` in the session middleware passport uses (express-session)",
+    "iron-session": "`cookieName` in the iron-session options",
+    "better-auth": "`advanced.cookiePrefix` in the better-auth options",
+}
+
+
+def session_setting(repo: Repo, libraries: list[str]) -> tuple[str | None, str]:
+    """What decides which host a slot's session cookies belong to: the URL variable the
+    auth library (or the app) reads, when the repository's env files set it to a local
+    address, else the library's cookie-name setting in the app's code. A hint naming a
+    variable nothing reads silences the warning and fixes nothing (issue 15)."""
+    local_urls: dict[str, str] = {}
+    for relative in [*repo.examples, *repo.env_files]:
+        for e in repo.entries(relative):
+            if embedded_ports(e.value):
+                local_urls.setdefault(e.key, f"{e.file}:{e.line}")
+    for library in libraries:
+        for var in _AUTH_URL_VARS.get(library, ()):
+            if var in local_urls:
+                where = local_urls[var]
+                return var, f"{library} builds its cookies and callbacks from {var} ({where})"
+    for var in _APP_URL_VARS:
+        if var in local_urls:
+            return var, f"the app's own URL is {var} ({local_urls[var]})"
+    settings = [_COOKIE_SETTINGS[lib] for lib in libraries if lib in _COOKIE_SETTINGS]
+    return None, settings[0] if settings else "the session cookie's name in the app's code"

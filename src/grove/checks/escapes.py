@@ -222,17 +222,25 @@ def _env_values(grove: Grove, repo: detect.Repo) -> list[Finding]:
     table = {spec.name: spec.base for spec in grove.config.ports}
     by_base = {base: name for name, base in table.items()}
     handled = {r.key for r in grove.config.rewrites} | {k for k, _ in grove.config.derived}
+    if grove.config.database is not None:
+        from grove.config import DATABASE_VARS
+
+        handled |= DATABASE_VARS | {key for key, _ in grove.config.database.env}
     files = [*grove.config.shared, *repo.examples]
     for relative in dict.fromkeys(files):
         if not (grove.main / relative).is_file():
             continue
-        for e in repo.entries(relative):
+        entries = repo.entries(relative)
+        same_file = {e.key: e.value for e in entries}
+        for e in entries:
             where = f"{e.file}:{e.line}"
             if (
                 detect.PORT_KEY.search(e.key)
                 and e.value.strip().isdigit()
                 and e.key not in table
                 and e.key not in handled
+                # a remote host's port, or a relay's, is the same in every slot on purpose
+                and detect.not_per_slot(e.key, e.value, same_file) is None
             ):
                 found.append(
                     _w(
@@ -344,15 +352,33 @@ def _sessions(grove: Grove, repo: detect.Repo) -> list[Finding]:
     libraries = [name for name in detect.AUTH_PACKAGES if name in repo.dependencies()]
     if not libraries:
         return []
-    if any(rule.host for rule in grove.config.rewrites):
+    var, why = detect.session_setting(repo, libraries)
+    # Only a per-slot host on a variable the app sets counts: one on a variable nothing
+    # reads would silence this and fix nothing (issue 15).
+    present = {e.key for f in [*grove.config.shared, *repo.examples] for e in repo.entries(f)}
+    if any(rule.host and rule.key in present for rule in grove.config.rewrites):
         return []
+    if var is not None:
+        table = {spec.name: spec.base for spec in grove.config.ports}
+        port = next(
+            (rule.port_var for rule in grove.config.rewrites if rule.key == var and rule.port_var),
+            next(iter(table), "PORT"),
+        )
+        hint = (
+            f'{why}: give each slot its own host with [env.rewrite] {var} = {{ port = "{port}", '
+            'host = "wt{n}.localhost" } (wt1.localhost resolves to loopback)'
+        )
+    else:
+        hint = (
+            f"no URL variable of the app's decides it: name the session cookie per slot with "
+            f"{why} (e.g. from process.env.PORT)"
+        )
     return [
         _w(
             "cookie-host-shared",
             "package.json",
             f"{', '.join(libraries)} keeps sessions in cookies, which browsers scope by host, not "
             "port (RFC 6265 8.5): with every slot on localhost, a login in one slot is sent to all",
-            'give each slot its own host: [env.rewrite] APP_URL = { port = "PORT", host = '
-            '"wt{n}.localhost" } (wt1.localhost resolves to loopback)',
+            hint,
         )
     ]
