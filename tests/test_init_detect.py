@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tomllib
 from pathlib import Path
@@ -21,7 +22,7 @@ NEXTAUTH_SECRET=dev-only-secret
 """
 API_EXAMPLE = """\
 API_PORT=3001
-REDIS_URL=redis://localhost:6379/0
+REDIS_URL=redis://:cache-pass@localhost:6379/0
 PUBLIC_URL=http://localhost:${API_PORT}/v1
 """
 COMPOSE = """\
@@ -42,7 +43,16 @@ services:
 """
 
 
-def monorepo(parent: Path) -> Path:
+def without_postgres(text: str) -> str:
+    """The same monorepo on SQLite: nothing in it says PostgreSQL, so no [database]."""
+    text = text.replace(
+        "DATABASE_URL=postgresql://app:s3cret-pass@localhost:54322/app?schema=public",
+        "DATABASE_URL=file:./dev.db",
+    )
+    return re.sub(r"  db:\n(    .*\n|      .*\n)+", "", text)
+
+
+def monorepo(parent: Path, postgres: bool = True) -> Path:
     package = {
         "name": "shop",
         "private": True,
@@ -63,11 +73,13 @@ def monorepo(parent: Path) -> Path:
         "package.json": json.dumps(package, indent=2),
         "pnpm-lock.yaml": "lockfileVersion: '9.0'\n",
         "apps/web/package.json": json.dumps(web, indent=2),
-        "apps/web/.env.example": WEB_EXAMPLE,
+        "apps/web/.env.example": WEB_EXAMPLE if postgres else without_postgres(WEB_EXAMPLE),
         "apps/api/package.json": json.dumps({"name": "api"}),
         "apps/api/.env.example": API_EXAMPLE,
-        "apps/web/prisma/schema.prisma": 'datasource db { provider = "postgresql" }\n',
-        ".devcontainer/docker-compose.yml": COMPOSE,
+        "apps/web/prisma/schema.prisma": (
+            f'datasource db {{ provider = "{"postgresql" if postgres else "sqlite"}" }}\n'
+        ),
+        ".devcontainer/docker-compose.yml": COMPOSE if postgres else without_postgres(COMPOSE),
         ".gitignore": "node_modules/\n.env\n",
     }
     main_dir = make_repo(parent, "shop", files)
@@ -76,9 +88,9 @@ def monorepo(parent: Path) -> Path:
     return main_dir
 
 
-@pytest.fixture
-def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    main_dir = monorepo(tmp_path / "work")
+@pytest.fixture(params=[True])
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
+    main_dir = monorepo(tmp_path / "work", postgres=request.param)
     monkeypatch.chdir(main_dir)
     # pnpm is not installed here: a stand-in records that the proposed install ran.
     bin_dir = tmp_path / "bin"
@@ -114,18 +126,19 @@ def test_init_json_says_what_it_found_and_why(shop: Path, grove) -> None:
     assert sources["DB_PORT"] == [".devcontainer/docker-compose.yml:5"]
     assert found["stride"] == 10  # PORT 3000 and API_PORT 3001 sit side by side
     rewrites = {r["key"]: r["port"] for r in found["rewrites"]}
-    assert rewrites == {
-        "NEXTAUTH_URL": "PORT",
-        "DATABASE_URL": "DB_PORT",
-        "REDIS_URL": "REDIS_PORT",
-        "PUBLIC_URL": None,
-    }
+    # DATABASE_URL is [database]'s to write now: PostgreSQL runs in compose.
+    assert rewrites == {"NEXTAUTH_URL": "PORT", "REDIS_URL": "REDIS_PORT", "PUBLIC_URL": None}
     assert found["compose_files"] == [".devcontainer/docker-compose.yml"]
     assert found["package_manager"] == "pnpm"
+    # pnpm left no record of what it installed: install, and copy nothing it would delete.
     assert found["setup"]["run"] == ["pnpm install --frozen-lockfile --prefer-offline"]
-    assert found["setup"]["copy"] == ["node_modules", "apps/web/node_modules"]
+    assert found["setup"]["copy"] == []
+    assert "node_modules/.pnpm/lock.yaml is missing" in found["setup"]["why"]
     assert found["orm"] == "prisma"
-    assert found["database"]["migrate"] == "npx prisma migrate deploy"
+    assert found["database_active"] is True
+    assert found["database"]["migrate"] == ["cd apps/web && npx prisma migrate deploy"]
+    assert found["database"]["migrations"] == ["apps/web/prisma/migrations/**/*"]
+    assert found["database"]["name"] == "app"  # the database in DATABASE_URL
     assert found["auth"] == ["next-auth"]
     assert found["protect"] is True
     notes = "\n".join(found["notes"])
@@ -137,12 +150,17 @@ def test_no_credential_is_copied_into_grove_toml(shop: Path, grove) -> None:
     text = grove("init", "--dry-run").out
     assert "s3cret-pass" not in text
     assert "dev-only-secret" not in text
+    assert "cache-pass" not in text
     data = tomllib.loads(text)
-    assert data["env"]["rewrite"]["DATABASE_URL"] == "DB_PORT"
+    assert data["env"]["rewrite"]["REDIS_URL"] == "REDIS_PORT"
+    assert data["database"]["port"] == "DB_PORT"
     assert data["env"]["derived"]["COMPOSE_PROJECT_NAME"] == "{name}-wt{n}"
     assert data["env"]["protect"] is True
 
 
+# Without PostgreSQL: grove would start its own on the monorepo's fixed DB_PORT (54322).
+# tests/test_init_repos.py runs monorepos with a database on free ports.
+@pytest.mark.parametrize("shop", [False], indirect=True)
 def test_init_then_two_creates_gives_every_port_a_distinct_value(shop: Path, grove) -> None:
     result = grove("init", "--json")
     assert result.code == 0, result.out
@@ -169,8 +187,8 @@ def test_init_then_two_creates_gives_every_port_a_distinct_value(shop: Path, gro
     wt2 = envfile.read_block((shop.parent / "shop-wt2" / "apps/web/.env.local").read_text())
     assert wt2 is not None
     assert wt2["NEXTAUTH_URL"] == "http://localhost:3020"
-    assert wt2["DATABASE_URL"] == "postgresql://app:s3cret-pass@localhost:54342/app?schema=public"
-    assert wt2["REDIS_URL"] == "redis://localhost:6399/0"
+    assert "DATABASE_URL" not in wt2  # file:./dev.db holds no port
+    assert wt2["REDIS_URL"] == "redis://:cache-pass@localhost:6399/0"
     assert wt2["PUBLIC_URL"] == "http://localhost:3021/v1"
     assert wt2["COMPOSE_PROJECT_NAME"] == "shop-wt2"
     # init keeps the repository's own ports (3000, 54322...), which a developer's servers
@@ -184,15 +202,16 @@ def test_init_then_two_creates_gives_every_port_a_distinct_value(shop: Path, gro
     assert errors == []
 
 
+@pytest.mark.parametrize("shop", [False], indirect=True)
 def test_a_rotation_in_the_shared_file_reaches_the_rewritten_value(shop: Path, grove) -> None:
     grove("init")
     commit_all(shop, "grove config")
     for app in ("web", "api"):
         shutil.copy(shop / "apps" / app / ".env.example", shop / "apps" / app / ".env")
     grove("create")
-    web_env = shop / "apps" / "web" / ".env"
-    web_env.chmod(0o644)
-    web_env.write_text(WEB_EXAMPLE.replace("s3cret-pass", "rotated-pass"))
+    api_env = shop / "apps" / "api" / ".env"
+    api_env.chmod(0o644)
+    api_env.write_text(API_EXAMPLE.replace("cache-pass", "rotated-pass"))
     grove("env", "approve")
     stale = grove("validate", "1", "--json").json["findings"]
     checks = {f["check"] for f in stale if not f["check"].startswith("escape.")}
@@ -200,9 +219,7 @@ def test_a_rotation_in_the_shared_file_reaches_the_rewritten_value(shop: Path, g
     grove("refresh", "1")
     block = envfile.read_block((shop.parent / "shop-wt1" / "apps/web/.env.local").read_text())
     assert block is not None
-    assert (
-        block["DATABASE_URL"] == "postgresql://app:rotated-pass@localhost:54332/app?schema=public"
-    )
+    assert block["REDIS_URL"] == "redis://:rotated-pass@localhost:6389/0"
     masked = grove("env", "1", "--json").json
     assert "rotated-pass" not in json.dumps(masked)
 
@@ -247,7 +264,7 @@ def test_package_managers(tmp_path: Path, grove, files: dict, manager: str, comm
         ({".sequelizerc": ""}, "sequelize"),
         ({"alembic.ini": ""}, "alembic"),
         ({"manage.py": ""}, "django"),
-        ({"package.json": '{"dependencies": {"typeorm": "1"}}'}, "typeorm"),
+        ({"src/data-source.ts": "new DataSource({ migrations: [] })"}, "typeorm"),
     ],
 )
 def test_migration_tools(tmp_path: Path, grove, files: dict, orm: str) -> None:

@@ -30,10 +30,17 @@ def render(p: Proposal, slots: int = SLOTS) -> str:
         f"# stride: {p.stride_reason}",
         f"stride = {p.stride}",
     ]
+    for name, (old, new, why) in p.moved.items():
+        out += _comment(
+            f"{name}: {old} moved to {new}: {why}; the shared files keep {old}, which "
+            "[env.rewrite] swaps below (`from`)"
+        )
     width = max((len(k) for k in p.ports), default=4)
     for name, base in p.ports.items():
         where = ", ".join(p.port_sources.get(name, [])[:3]) or "the seed's default table"
         out.append(f"{name.ljust(width)} = {base:<5}  # {where}")
+    for why in p.not_per_slot.values():
+        out += _comment(f"not per slot: {why}")
     out += [
         "",
         "[env]",
@@ -55,25 +62,28 @@ def render(p: Proposal, slots: int = SLOTS) -> str:
         out.append('COMPOSE_PROJECT_NAME = "{name}-wt{n}"')
     else:
         out.append('# COMPOSE_PROJECT_NAME = "{name}-wt{n}"')
+    if p.aliases:
+        out.append("# copies of a port variable (same port): each slot's follows it")
+        for key, var in p.aliases.items():
+            out.append(f"{key} = {q('{' + var + '}')}  # {p.alias_sources.get(key, '')}")
     out += [
         "",
         "[env.rewrite]               # shared values that embed a port: each slot gets its own",
         "# version in its block; the rest of the value (user, password, path) is read from the",
         "# shared file when the block is written, so no credential is copied here.",
     ]
-    for key, var in p.rewrites.items():
+    for key, port_var in p.rewrites.items():
         source = p.rewrite_sources.get(key, "")
-        out.append(f"{key} = {q(var) if var else '{}'}  # {source}")
+        if key in p.rewrite_from and port_var:
+            value = f"{{ port = {q(port_var)}, from = {p.rewrite_from[key]} }}"
+        else:
+            value = q(port_var) if port_var else "{}"
+        out.append(f"{key} = {value}  # {source}")
     if p.auth:
-        out += [
-            f"# {', '.join(p.auth)} found: browsers keep cookies per host, not per port, so",
-            "# every slot on localhost shares one login. Per-slot hosts fix it (wt1.localhost",
-            "# resolves to loopback), e.g.:",
-            '# APP_URL = { port = "PORT", host = "wt{n}.localhost" }',
-        ]
+        out += _session_lines(p)
     out += ["", "[setup]                     # once per slot, in the slot, with its environment"]
-    if p.package_manager:
-        out.append(f"# {p.package_manager} lockfile found: a frozen, offline-first install")
+    if p.setup_reason:
+        out += _comment(p.setup_reason)
     out.append(f"copy = [{', '.join(q(c) for c in p.setup_copy)}]")
     out.append(f"run = [{', '.join(q(c) for c in p.setup_run)}]")
     out += [
@@ -82,19 +92,85 @@ def render(p: Proposal, slots: int = SLOTS) -> str:
         'disposable = [".next", "dist", "coverage"]  # `release --reset` removes',
     ]
     out += ["", *_render_services(p)]
-    out += ["", "# [database]                # a PostgreSQL per slot, seeded once, cloned after"]
-    if p.orm:
-        out.append(f"# {p.orm} found: its migration commands are filled in below")
-    out += ['# engine = "postgres"', '# seed = ["psql -v ON_ERROR_STOP=1 -f db/seed.sql"]']
-    for key in ("migrate", "migrate_status", "seed", "migrations"):
-        if key in p.database:
-            value = p.database[key]
-            text = q(value) if key == "migrate_status" else f"[{q(value)}]"
-            out.append(f"# {key} = {text}")
+    out += ["", *_render_database(p)]
     if p.notes:
         out += ["", "# Still the same in every slot (grove cannot rewrite these):"]
         out += [f"# - {note}" for note in p.notes]
     return "\n".join(out) + "\n"
+
+
+def _session_lines(p: Proposal) -> list[str]:
+    """The shared-login note, naming what actually decides a cookie's host in this app."""
+    lines = _comment(
+        f"{', '.join(p.auth)} found: browsers keep cookies per host, not per port, so every "
+        f"slot on localhost shares one login. {p.session_hint}."
+    )
+    var = p.session_var
+    if var is None:
+        return [*lines, "# Give the session cookie a name per slot there (e.g. from PORT)."]
+    port = p.rewrites.get(var) or next(iter(p.ports))
+    verb = "replace its line above with" if var in p.rewrites else "add"
+    return [
+        *lines,
+        f"# A per-slot host fixes it (wt1.localhost resolves to loopback): {verb}",
+        f'# {var} = {{ port = "{port}", host = "wt{{n}}.localhost" }}',
+    ]
+
+
+def _render_database(p: Proposal) -> list[str]:
+    """An active [database] when the repository uses PostgreSQL, else a commented example
+    that is valid TOML once uncommented."""
+    q = toml_string
+    tool = p.tool
+    db = p.db
+    head = "[database]                  # a PostgreSQL per slot, main included, seeded once"
+    out: list[str] = []
+    if db is None:
+        if tool:
+            out.append(f"# {tool.name} found ({tool.source}), but nothing says PostgreSQL:")
+        out.append("# " + head)
+        out.append('# engine = "postgres"')
+        out.append('# seed = ["psql -v ON_ERROR_STOP=1 -f db/seed.sql"]')
+        if tool and tool.migrate:
+            out.append(f"# migrate = [{', '.join(q(c) for c in tool.migrate)}]")
+        return out
+    out = [head]
+    out += _comment(f"PostgreSQL found: {'; '.join(db.reasons[:3])}")
+    out.append('engine = "postgres"')
+    name_from = f"from {db.name_source}" if db.name_source else "no database name found"
+    out.append(f"name = {q(db.name)}  # {name_from}")
+    port_from = f" ({db.port_source})" if db.port_source else ""
+    out.append(
+        f"port = {q(db.port_var)}  # each slot's server listens on its {db.port_var}{port_from}"
+    )
+    if tool is None:
+        out.append("# no migration tool found: set migrate and migrate_status to yours")
+    else:
+        out += _comment(f"{tool.name} found ({tool.source})")
+        if tool.migrate:
+            out.append(f"migrate = [{', '.join(q(c) for c in tool.migrate)}]")
+        out += _comment(f"migrate_status: {tool.status_why}")
+        if tool.migrate_status:
+            out.append(f"migrate_status = {q(tool.migrate_status)}")
+        if tool.migrations:
+            where = f" ({tool.migrations_source})" if tool.migrations_source else ""
+            out += _comment(f"migrations: migrate runs again when these change{where}")
+            out.append(f"migrations = [{', '.join(q(m) for m in tool.migrations)}]")
+    if tool and tool.seed:
+        out.append(f"seed = [{', '.join(q(c) for c in tool.seed)}]  # once, into the template")
+    else:
+        out.append('# seed = ["psql -v ON_ERROR_STOP=1 -f db/seed.sql"]  # once, into the template')
+    if db.env:
+        out += [
+            "",
+            "[database.env]              # the app's own connection variables, per slot",
+            "# Each slot's block gets DATABASE_URL and PG* for its own server, and these too;",
+            "# the user is grove's (postgres), the password one grove keeps in .git/grove/pg.",
+        ]
+        width = max(len(k) for k in db.env)
+        for key, part in db.env.items():
+            out.append(f"{key.ljust(width)} = {q(part)}  # {db.env_sources.get(key, '')}")
+    return out
 
 
 def _comment(text: str, width: int = 92) -> list[str]:
@@ -157,12 +233,35 @@ class InitResult:
         lines.append(
             f"  ports: {', '.join(p['name'] for p in found['ports'])} (stride {found['stride']})"
         )
+        for moved in found["moved"]:
+            lines.append(
+                f"  moved: {moved['name']} {moved['from']} -> {moved['to']} ({moved['why']})"
+            )
+        if found["aliases"]:
+            copies = ", ".join(f"{a['key']} = {a['port']}" for a in found["aliases"])
+            lines.append(f"  same port, derived: {copies}")
         if found["rewrites"]:
             lines.append(f"  rewritten per slot: {', '.join(r['key'] for r in found['rewrites'])}")
+        for skipped in found["not_per_slot"]:
+            lines.append(f"  not per slot: {skipped['why']}")
         lines.append(f"  local files: {', '.join(found['local'])}")
+        setup = found["setup"]
+        if setup["run"] or setup["copy"]:
+            chosen = f"run {', '.join(setup['run'])}" if setup["run"] else "copy "
+            chosen += ", ".join(setup["copy"]) if not setup["run"] else ""
+            lines.append(
+                f"  setup: {chosen} ({setup['why']})" if setup["why"] else f"  setup: {chosen}"
+            )
         if found["services"]:
             services = ", ".join(f"{s['name']} ({s['run']})" for s in found["services"])
             lines.append(f"  services: {services}")
+        if found["database_active"]:
+            db = found["database"]
+            tool = f", {db['tool']} migrations" if db.get("tool") else ""
+            lines.append(
+                f"  database: PostgreSQL per slot, {db['name']} on {db['port']}{tool}"
+                + (f"; app variables: {', '.join(db['env'])}" if db["env"] else "")
+            )
         if self.ignored_added:
             lines.append(f"  added to .gitignore: {', '.join(self.ignored_added)}")
         lines += [f"  note: {n}" for n in found["notes"]]
@@ -173,12 +272,23 @@ class InitResult:
         return "\n".join(lines)
 
 
+def _other_projects_ports(grove: Grove) -> dict[int, str]:
+    """Every port another grove project on this machine uses, with its name and folder."""
+    from grove.state import machine
+
+    return {
+        port: f"project {project.name} ({project.main})"
+        for project in machine.others(grove.common_dir)
+        for port in project.ports
+    }
+
+
 def run(grove: Grove, dry_run: bool, force: bool) -> InitResult:
     started = time.monotonic()
     path = grove.main / config.CONFIG_NAME
     if path.exists() and not force and not dry_run:
         raise Refused(f"{path} already exists", hint="`grove init --force` overwrites it")
-    proposal = propose(detect.scan(grove.main), SLOTS)
+    proposal = propose(detect.scan(grove.main), SLOTS, _other_projects_ports(grove))
     tracked_shared = git.tracked(grove.main, proposal.shared)
     if tracked_shared:
         # A committed env file is every checkout's already; linking would replace it, and
