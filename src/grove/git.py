@@ -17,11 +17,11 @@ from grove.record import field, record
 
 
 def _git(cwd: Path, *args: str, read_only: bool = False) -> proc.Completed:
-    argv = ["git"]
-    if read_only:
-        argv.append("--no-optional-locks")
-    argv += ["-C", str(cwd), *args]
-    return proc.run(argv, env=proc.git_env())
+    return proc.run(_argv(cwd, args, read_only), env=proc.git_env())
+
+
+def _argv(cwd: Path, args: Sequence[str], read_only: bool) -> list[str]:
+    return ["git", *(["--no-optional-locks"] if read_only else []), "-C", str(cwd), *args]
 
 
 def _check(result: proc.Completed, hint: str = "") -> str:
@@ -167,8 +167,27 @@ class Status:
         return sorted({*self.staged, *self.modified, *self.unmerged})
 
 
+_STATUS = ("status", "--porcelain=v2", "--branch", "-z")
+
+
 def status(path: Path) -> Status:
-    out = _check(_git(path, "status", "--porcelain=v2", "--branch", "-z", read_only=True))
+    return _parse_status(_check(_git(path, *_STATUS, read_only=True)))
+
+
+def statuses(paths: Sequence[Path]) -> list[Status | GitError]:
+    """The status of each worktree, their git processes running side by side; a worktree
+    whose status failed gets its error in its place."""
+    argvs = [_argv(path, _STATUS, read_only=True) for path in paths]
+    found: list[Status | GitError] = []
+    for result in proc.run_all(argvs, env=proc.git_env()):
+        try:
+            found.append(_parse_status(_check(result)))
+        except GitError as error:
+            found.append(error)
+    return found
+
+
+def _parse_status(out: str) -> Status:
     st = Status()
     tokens = out.split("\0")
     i = 0

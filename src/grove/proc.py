@@ -75,6 +75,30 @@ def run(
     return Completed(list(argv), proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_all(
+    argvs: Sequence[Sequence[str]], env: Mapping[str, str] | None = None
+) -> list[Completed]:
+    """Run commands side by side and capture each one's output, in order: every process
+    starts before the first is waited for, so their waits overlap without threads."""
+    started = [
+        subprocess.Popen(
+            list(argv),
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
+        for argv in argvs
+    ]
+    done = []
+    for argv, process in zip(argvs, started, strict=True):
+        stdout, stderr = process.communicate()
+        done.append(Completed(list(argv), process.returncode, stdout, stderr))
+    return done
+
+
 @record(frozen=True)
 class StepOutcome:
     command: str

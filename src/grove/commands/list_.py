@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
 from grove import git, output, processes, steps
 from grove.checks import env as env_checks
-from grove.errors import GroveError
+from grove.errors import GitError, GroveError
 from grove.lifecycle import services
 from grove.record import field, record
 from grove.slots import Grove, Slot, discover
@@ -128,15 +127,13 @@ class ListResult:
         return body + ("\n" + legend if legend else "")
 
 
-def _row(grove: Grove, slot: Slot) -> SlotRow:
+def _row(grove: Grove, slot: Slot, st: git.Status | GitError | None) -> SlotRow:
     row = SlotRow(slot.n, slot.path, slot.exists, slot.registered, adopted=slot.adopted)
     row.current = grove.current == slot.n
     row.lease = leases.read(grove.state_dir, slot.n)
-    if not slot.exists:
+    if st is None:  # the folder is gone
         return row
-    try:
-        st = git.status(slot.path)
-    except Exception:
+    if isinstance(st, GitError):
         row.env_problems.append("git status failed")
         return row
     row.branch, row.head = st.branch, st.oid
@@ -162,7 +159,10 @@ def _row(grove: Grove, slot: Slot) -> SlotRow:
 
 def run(grove: Grove) -> ListResult:
     layout = discover(grove)
-    rows = _rows_in_parallel(grove, layout.slots)
+    present = [slot for slot in layout.slots if slot.exists]
+    # Every slot's git status runs at once; each row's own reading then runs in turn.
+    found = dict(zip((s.n for s in present), git.statuses([s.path for s in present]), strict=True))
+    rows = [_row(grove, slot, found.get(slot.n)) for slot in layout.slots]
     every_port = [p for row in rows for p in grove.config.ports_for(row.slot).values()]
     listening = processes.listening(every_port)
     for row in rows:
@@ -172,25 +172,3 @@ def run(grove: Grove) -> ListResult:
         }
     has_services = any(row.services for row in rows)
     return ListResult(rows, grove.config.slots, grove.config.database is not None, has_services)
-
-
-def _rows_in_parallel(grove: Grove, slots: list[Slot]) -> list[SlotRow]:
-    """One thread per slot: each waits on its own git status. Plain threads, not
-    concurrent.futures, whose import (logging with it) cost more than a slot's row."""
-    rows: list[SlotRow | None] = [None] * len(slots)
-    failures: list[BaseException] = []
-
-    def build(i: int) -> None:
-        try:
-            rows[i] = _row(grove, slots[i])
-        except BaseException as exc:  # re-raised in the calling thread below
-            failures.append(exc)
-
-    threads = [threading.Thread(target=build, args=(i,)) for i in range(len(slots))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
-    return [row for row in rows if row is not None]
