@@ -54,15 +54,24 @@ class Grove:
         pattern = pattern.replace(re.escape("{n}"), r"([1-9][0-9]*)")
         return re.compile(f"^{pattern}$")
 
+    @cached_property
+    def _real_places(self) -> tuple[Path | None, Path | None, dict[int, Path | None]]:
+        """main, its parent folder and the adopted worktrees, resolved once: index_for runs
+        for every worktree `list` and `discover` see, each time against all of them."""
+        adopted = {n: _real(path) for n, path in self.adopted.items()}
+        return _real(self.main), _real(self.main.parent), adopted
+
     def index_for(self, path: Path) -> int | None:
         """The slot index of a worktree path: 0 for main, N when adopted or parsed from the
         name, else None."""
-        if _same(path, self.main):
+        real = _real(path)
+        main, parent, adopted = self._real_places
+        if real is not None and real == main:
             return 0
-        for n, adopted in self.adopted.items():
-            if _same(path, adopted):
+        for n, place in adopted.items():
+            if real is not None and real == place:
                 return n
-        if not _same(path.parent, self.main.parent):
+        if parent is None or _real(path.parent) != parent:
             return None
         match = self._name_pattern.match(path.name)
         if match is None or int(match.group(1)) in self.adopted:
@@ -94,11 +103,11 @@ class Grove:
         return fields
 
 
-def _same(a: Path, b: Path) -> bool:
+def _real(path: Path) -> Path | None:
     try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, on Python 3.11 and 3.12
+        return None
 
 
 def open_grove(cwd: Path | None = None, load_config: bool = True) -> Grove:

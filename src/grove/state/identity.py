@@ -35,18 +35,23 @@ def admin_folder(common_dir: Path, worktree: Path) -> Path | None:
     """git's private folder for the linked worktree at `worktree` (its `gitdir` file names
     the worktree's `.git`). Read from the common dir, never from inside the slot."""
     root = common_dir / "worktrees"
+    # git names the folder after the worktree's own (with a number added on a clash): try
+    # that one first, so finding every slot's folder does not read every slot's pointer.
+    if _points_at(root / worktree.name, worktree):
+        return root / worktree.name
     try:
         entries = list(root.iterdir())
     except OSError:
         return None
-    for entry in entries:
-        try:
-            pointer = (entry / "gitdir").read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            continue
-        if pointer and _same(Path(pointer).parent, worktree):
-            return entry
-    return None
+    return next((entry for entry in entries if _points_at(entry, worktree)), None)
+
+
+def _points_at(entry: Path, worktree: Path) -> bool:
+    try:
+        pointer = (entry / "gitdir").read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return False
+    return bool(pointer) and _same(Path(pointer).parent, worktree)
 
 
 def of_worktree(common_dir: Path, worktree: Path, *, create: bool) -> str | None:
