@@ -151,7 +151,7 @@ def test_status_start_stop_and_list(pg_repo: Path, grove) -> None:
     assert (status["provisioned"], status["running"], status["mode"]) == (True, True, "cluster")
     assert grove("list", "--json").json["slots"][1]["database"] == "up"
     stopped = grove("db", "stop", "--all", "--json").json
-    assert [s["changed"] for s in stopped["slots"]] == [False, True]
+    assert [s["changed"] for s in stopped["slots"]] == [True, True]  # main's, made by create
     assert port_free(db_port(pg_repo, 1))
     assert grove("list", "--json").json["slots"][1]["database"] == "down"
     warn = grove("validate", "1", "--json").json["findings"]
@@ -162,14 +162,12 @@ def test_status_start_stop_and_list(pg_repo: Path, grove) -> None:
     assert grove("validate", "1", "--json").json["findings"] == []
 
 
-def test_main_gets_its_database_on_refresh_and_only_drop_yes_deletes_it(
+def test_main_gets_its_database_on_the_first_create_and_only_drop_yes_deletes_it(
     pg_repo: Path, grove
 ) -> None:
-    grove("create")
+    assert grove("create", "--json").json["main_database"]["cloned"] is True
     refreshed = grove("refresh", "0", "--json").json
-    assert {"slot": 0, "step": "clone the database template", "phase": "database"} in refreshed[
-        "ran"
-    ]
+    assert refreshed["ran"] == []  # already there: nothing to clone
     assert query(db_port(pg_repo, 0), "SELECT count(*) FROM users") == [(500,)]
     refused = grove("db", "drop", "0", "--json")
     assert refused.code == 1
@@ -178,6 +176,10 @@ def test_main_gets_its_database_on_refresh_and_only_drop_yes_deletes_it(
     assert grove("db", "drop", "0", "--yes", "--json").json["slots"][0]["changed"] is True
     assert not (pg_repo / ".git" / "grove" / "pg" / "slot-0").exists()
     assert port_free(db_port(pg_repo, 0))
+    refreshed = grove("refresh", "0", "--json").json  # a dropped main's comes back on refresh
+    assert {"slot": 0, "step": "clone the database template", "phase": "database"} in refreshed[
+        "ran"
+    ]
 
 
 def test_remove_deletes_the_slots_database_unless_keep_db(pg_repo: Path, grove) -> None:
@@ -294,7 +296,8 @@ migrate_status = "test -f migrations-done"
     assert created["database"]["migrated"] == [
         f"psql -q -c 'CREATE TABLE IF NOT EXISTS posts (id int)' && echo $PGPORT >> {log}"
     ]
-    assert log.read_text().split() == [str(db_port(pg_repo, 1))]
+    # slot 1's, then main's: the first create gives main its database, migrated
+    assert log.read_text().split() == [str(db_port(pg_repo, 1)), str(db_port(pg_repo, 0))]
     assert query(db_port(pg_repo, 1), "SELECT count(*) FROM posts") == [(0,)]
     pending = grove("validate", "1", "--json").json["findings"]
     assert [(f["check"], f["level"]) for f in pending] == [
@@ -303,10 +306,10 @@ migrate_status = "test -f migrations-done"
     (pg_repo.parent / "myproject-wt1" / "migrations-done").write_text("")
     assert grove("validate", "1", "--json").json["findings"] == []
     grove("refresh", "1")
-    assert len(log.read_text().split()) == 2
+    assert len(log.read_text().split()) == 3
     (pg_repo.parent / "myproject-wt1" / "migrations-done").unlink()  # switch wants a clean slot
     assert grove("switch", "1", "feature").code == 0
-    assert len(log.read_text().split()) == 3
+    assert len(log.read_text().split()) == 4
 
 
 def test_psql_runs_against_the_slots_database(pg_repo: Path, grove) -> None:
@@ -434,7 +437,7 @@ def test_server_mode_clones_one_database_per_slot(
     base = name.removesuffix("_wt1")
     databases = {row[0] for row in query(port, "SELECT datname FROM pg_database", "postgres")}
     assert {f"{base}_template", f"{base}_wt1", f"{base}_wt2"} <= databases
-    assert base not in databases  # main's database comes with `grove refresh 0`
+    assert base in databases  # main's, made by the first create
     query(port, "INSERT INTO users (name) VALUES ('wt1 only')", f"{base}_wt1")
     assert query(port, "SELECT count(*) FROM users", f"{base}_wt1") == [(501,)]
     assert query(port, "SELECT count(*) FROM users", f"{base}_wt2") == [(500,)]
