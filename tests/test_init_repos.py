@@ -65,7 +65,7 @@ def test_a_knex_app_gets_its_own_db_variables_and_keeps_its_mail_relay(
     }
     # main's node_modules matches package-lock.json: copied, and npm ci never runs.
     assert data["setup"] == {"copy": ["node_modules"], "run": []}
-    assert found["setup"]["why"].startswith("main's node_modules matches package-lock.json")
+    assert "main's node_modules matches package-lock.json" in found["setup"]["why"]
     assert not [c for c in calls(log) if c.startswith("npm")]
     assert validate_errors(grove, main_dir) == []
 

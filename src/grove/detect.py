@@ -432,8 +432,12 @@ def postgres_signals(repo: Repo, entries: list[EnvEntry]) -> list[str]:
             if _PG_IMAGE.search(image.split("@")[0]):
                 reasons.append(f"{compose} runs {image} (service {name})")
                 break
+    seen: set[str] = set()  # a key in .env.example and .env is one reason
     for e in entries:
         value = e.value.strip().strip("'\"").lower()
+        if e.key in seen:
+            continue
+        seen.add(e.key)
         if _PG_CLIENT_KEYS.match(e.key) and value in _PG_CLIENT_VALUES:
             reasons.append(f"{e.file}:{e.line} {e.key}={value}")
         elif is_pg_url(e.value) and not e.key.startswith("SHADOW"):
@@ -514,7 +518,7 @@ def npm_tree_matches_lock(repo: Repo, folder: str) -> tuple[bool, str]:
     lock_text = repo.text(base + "package-lock.json")
     hidden_text = repo.text(base + "node_modules/.package-lock.json")
     if not hidden_text:
-        return False, "node_modules has no .package-lock.json, so what it holds is unknown"
+        return False, "node_modules has no .package-lock.json"
     try:
         lock = json.loads(lock_text).get("packages", {})
         hidden = json.loads(hidden_text).get("packages", {})
@@ -537,7 +541,7 @@ def pnpm_tree_matches_lock(repo: Repo) -> tuple[bool, str]:
     """pnpm keeps the lockfile it installed from as node_modules/.pnpm/lock.yaml."""
     current = repo.text("node_modules/.pnpm/lock.yaml")
     if not current:
-        return False, "node_modules/.pnpm/lock.yaml is missing, so what it holds is unknown"
+        return False, "node_modules/.pnpm/lock.yaml is missing"
     if current.strip() == repo.text("pnpm-lock.yaml").strip():
         return True, "node_modules/.pnpm/lock.yaml equals pnpm-lock.yaml"
     return False, "node_modules/.pnpm/lock.yaml differs from pnpm-lock.yaml"

@@ -372,11 +372,11 @@ def _setup(repo: detect.Repo, p: Proposal) -> None:
     if p.package_manager not in NODE_MANAGERS:
         p.setup_run = [install]
         p.setup_copy = trees
-        p.setup_reason = f"{lockfile} found: {p.package_manager} installs in each new slot"
+        p.setup_reason = f"{lockfile} found: installed in each new slot"
         return
     if not trees:
         p.setup_run = [install]
-        p.setup_reason = f"main has no node_modules to copy: {install} in each new slot"
+        p.setup_reason = "main has no node_modules to copy: installed in each new slot"
         return
     if p.package_manager == "npm":
         folders = [str(PurePosixPath(t).parent) for t in trees]
@@ -389,14 +389,14 @@ def _setup(repo: detect.Repo, p: Proposal) -> None:
     if matches:
         p.setup_copy = trees
         p.setup_reason = (
-            f"main's node_modules matches {lockfile} ({why}): copied, not installed again; "
-            f"after a lockfile change run `{install}` in the slot"
+            f"{why}: main's node_modules matches {lockfile}, so it is copied, not installed "
+            f"again; after a lockfile change run `{install}` in the slot"
         )
     else:
         p.setup_run = [install]
         p.setup_reason = (
-            f"main's node_modules may not match {lockfile} ({why}): {install} in each new "
-            "slot, nothing copied (an install would delete the copy)"
+            f"{why}, so main's node_modules may not match {lockfile}: installed in each new "
+            "slot, nothing copied (an install deletes a copy)"
         )
 
 

@@ -247,11 +247,8 @@ class InitResult:
         lines.append(f"  local files: {', '.join(found['local'])}")
         setup = found["setup"]
         if setup["run"] or setup["copy"]:
-            chosen = f"run {', '.join(setup['run'])}" if setup["run"] else "copy "
-            chosen += ", ".join(setup["copy"]) if not setup["run"] else ""
-            lines.append(
-                f"  setup: {chosen} ({setup['why']})" if setup["why"] else f"  setup: {chosen}"
-            )
+            chosen = ", ".join(setup["run"]) if setup["run"] else f"copy {', '.join(setup['copy'])}"
+            lines.append(f"  setup: {chosen}" + (f" ({setup['why']})" if setup["why"] else ""))
         if found["services"]:
             services = ", ".join(f"{s['name']} ({s['run']})" for s in found["services"])
             lines.append(f"  services: {services}")
