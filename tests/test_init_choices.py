@@ -355,3 +355,16 @@ def test_init_says_which_base_it_moved_and_for_whom(
     made = grove("init", cwd=second)
     assert f"moved: PORT {base} -> " in made.out
     assert f"{base} is used by project alpha ({first})" in made.out
+
+
+def test_grove_s_own_postgresql_is_moved_off_5432(tmp_path: Path, grove) -> None:
+    """A system or compose PostgreSQL usually holds 5432: main's own server would not start."""
+    main_dir = knex_app(tmp_path / "w", 40800)
+    env = (main_dir / ".example.env").read_text().replace("DB_PORT=40832", "DB_PORT=5432")
+    (main_dir / ".example.env").write_text(env)
+    (main_dir / ".env").write_text(env)
+    found, content = dry_run(grove, main_dir)
+    moved = {m["name"]: (m["from"], m["to"]) for m in found["moved"]}
+    assert moved == {"DB_PORT": (5432, 5442)}
+    assert tomllib.loads(content)["ports"]["DB_PORT"] == 5442
+    assert "PostgreSQL's default port" in found["moved"][0]["why"]
