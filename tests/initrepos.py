@@ -77,6 +77,7 @@ module.exports = {
       password: process.env.DB_PASSWORD,
     },
     migrations: { directory: './server/migrations' },
+    seeds: { directory: './server/seeds' },
   },
 };
 """
@@ -117,6 +118,7 @@ def knex_app(parent: Path, base: int) -> Path:
         "knexfile.js": KNEXFILE,
         "server/index.js": "require('express')().listen(process.env.PORT);\n",
         "server/migrations/20240101000000_users.js": MIGRATION.format(name="users"),
+        "server/seeds/01_plans.js": "exports.seed = (knex) => knex('plans').insert({});\n",
         ".example.env": env,
         "docker-compose.yml": (
             'services:\n  db:\n    image: postgres:16\n    ports:\n      - "${DB_PORT}:5432"\n'
@@ -201,6 +203,9 @@ if args[0] == "knex":
         for name in pending:
             psql(conn, f"INSERT INTO knex_migrations VALUES ('{{name}}')")
         print(f"Batch 1 run: {{len(pending)}} migrations")
+    elif args[1] == "seed:run":
+        psql(conn, "CREATE TABLE IF NOT EXISTS plans (id serial)")
+        psql(conn, "INSERT INTO plans DEFAULT VALUES")
     elif args[1] == "migrate:list":
         print(f"Found {{len(done)}} Completed Migration file/files.")
         if pending:

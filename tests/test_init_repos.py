@@ -56,6 +56,7 @@ def test_a_knex_app_gets_its_own_db_variables_and_keeps_its_mail_relay(
     assert data["database"]["name"] == "acme_dev"
     assert data["database"]["port"] == "DB_PORT"
     assert data["database"]["migrations"] == ["server/migrations/**/*"]
+    assert data["database"]["seed"] == ["npx knex seed:run"]
     assert "grep -q 'No Pending Migration files Found'" in data["database"]["migrate_status"]
     assert data["database"]["env"] == {
         "DB_HOST": "host",
@@ -86,9 +87,18 @@ def test_a_knex_app_gets_its_own_db_variables_and_keeps_its_mail_relay(
             password=values["PGPASSWORD"],
         )
         assert counted == [(1,)]
+        # Seeded once, into the template (through its DB_* variables), then cloned.
+        plans = query(
+            int(values["DB_PORT"]),
+            "SELECT count(*) FROM plans",
+            dbname="acme_dev",
+            password=values["PGPASSWORD"],
+        )
+        assert plans == [(1,)]
     assert len(ports) == 6
     migrated = [c for c in calls(log) if c == "knex migrate:latest"]
     assert len(migrated) == 3  # main (by the first create) and both slots
+    assert calls(log).count("knex seed:run") == 1
 
     # migrate_status really fails while a migration is pending, and refresh applies it.
     slot1 = tmp_path / "work" / "acme-wt1"

@@ -175,9 +175,11 @@ def env_values(grove: Grove, n: int) -> dict[str, str]:
     """What the slot's managed block gets: DATABASE_URL (with the password) and the libpq
     variables, PGPASSWORD included, then [database.env]: the app's own spellings."""
     db = grove.config.database
-    if db is None:
-        return {}
-    where = target(grove, n)
+    return app_env(db, target(grove, n)) if db is not None else {}
+
+
+def app_env(db: DatabaseConfig, where: Target) -> dict[str, str]:
+    """DATABASE_URL, the PG* variables and the [database.env] ones, all naming `where`."""
     values = where.env()
     parts = {
         "url": where.url(),

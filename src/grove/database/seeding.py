@@ -10,7 +10,7 @@ from pathlib import Path
 from grove import output, proc, slotenv
 from grove.config import DatabaseConfig
 from grove.database.binaries import find_bin
-from grove.dbtarget import Target, config_of, target
+from grove.dbtarget import Target, app_env, config_of, target
 from grove.errors import DatabaseError
 from grove.slots import Grove
 
@@ -24,7 +24,12 @@ def optional_bin(db: DatabaseConfig, main: Path) -> Path | None:
 
 def command_env(grove: Grove, n: int, where: Target, bin_dir: Path | None) -> dict[str, str]:
     env = slotenv.process_env(grove, n)
-    env.update(where.env())
+    # The app's own spellings too: a seed run against the template with main's DB_NAME and
+    # DB_PORT from main's local file would seed main's database instead.
+    db = config_of(grove)
+    env.update(app_env(db, where))
+    if db.mode == "cluster":
+        env[db.port_var] = str(where.port)
     if bin_dir is not None:
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     return env
