@@ -100,8 +100,8 @@ def test_the_database_section_is_active_valid_and_read_from_the_knexfile(
                 "server/knexfile.js": "module.exports = { migrations: {\n"
                 "  directory: path.join(__dirname, 'db', 'migrations') } }\n"
             },
-            ["npx knex --knexfile server/knexfile.js migrate:latest"],
-            "npx knex --knexfile server/knexfile.js migrate:list"
+            ["npx knex migrate:latest --knexfile server/knexfile.js"],
+            "npx knex migrate:list --knexfile server/knexfile.js"
             " | grep -q 'No Pending Migration files Found'",
             ["server/db/migrations/**/*"],
         ),

@@ -650,16 +650,16 @@ def _knex(repo: detect.Repo, deps: set[str]) -> MigrationTool | None:
     return MigrationTool(
         "knex",
         knexfile or "package.json",
-        migrate=[f"npx knex{flag} migrate:latest"],
+        migrate=[f"npx knex migrate:latest{flag}"],
         # knex's migrate:list (alias migrate:status) exits 0 with migrations pending.
         migrate_status=(
-            f"npx knex{flag} migrate:list | grep -q 'No Pending Migration files Found'"
+            f"npx knex migrate:list{flag} | grep -q 'No Pending Migration files Found'"
         ),
         status_why=(
             "knex's migrate:list exits 0 even with migrations pending, so grep decides: it "
             "fails unless knex reports none pending (also when knex cannot connect)"
         ),
-        seed=[f"npx knex{flag} seed:run"] if has_seeds else [],
+        seed=[f"npx knex seed:run{flag}"] if has_seeds else [],
         migrations=[f"{directory}/**/*"],
         migrations_source=f"{knexfile} migrations.directory" if line else "knex's default folder",
     )

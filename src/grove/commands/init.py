@@ -31,10 +31,11 @@ def render(p: Proposal, slots: int = SLOTS) -> str:
         f"stride = {p.stride}",
     ]
     for name, (old, new, why) in p.moved.items():
-        out += _comment(
-            f"{name}: {old} moved to {new}: {why}; the shared files keep {old}, which "
-            "[env.rewrite] swaps below (`from`)"
+        swapped = [key for key, var in p.rewrites.items() if var == name]
+        tail = (
+            f", which [env.rewrite] swaps below (`from`) in {', '.join(swapped)}" if swapped else ""
         )
+        out += _comment(f"{name}: {old} moved to {new}: {why}; the shared files keep {old}{tail}")
     width = max((len(k) for k in p.ports), default=4)
     for name, base in p.ports.items():
         where = ", ".join(p.port_sources.get(name, [])[:3]) or "the seed's default table"
