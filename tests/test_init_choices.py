@@ -368,3 +368,28 @@ def test_grove_s_own_postgresql_is_moved_off_5432(tmp_path: Path, grove) -> None
     assert moved == {"DB_PORT": (5432, 5442)}
     assert tomllib.loads(content)["ports"]["DB_PORT"] == 5442
     assert "PostgreSQL's default port" in found["moved"][0]["why"]
+
+
+def test_a_django_app_with_postgres_spellings_gets_them_per_slot(tmp_path: Path, grove) -> None:
+    env = (
+        "POSTGRES_HOST=localhost\nPOSTGRES_PORT=40940\nPOSTGRES_DB=blog\n"
+        "POSTGRES_USER=blog\nPOSTGRES_PASSWORD=devpass\n"
+    )
+    files = {
+        ".env.example": env,
+        "manage.py": "",
+        "blog/migrations/0001_initial.py": "",
+        "requirements.txt": "Django==5.0\npsycopg2-binary==2.9\n",
+    }
+    main_dir = make_repo(tmp_path / "w", files=files)
+    found, content = dry_run(grove, main_dir)
+    db = tomllib.loads(content)["database"]
+    assert (db["name"], db["port"]) == ("blog", "POSTGRES_PORT")
+    assert db["env"] == {
+        "POSTGRES_HOST": "host",
+        "POSTGRES_DB": "dbname",
+        "POSTGRES_USER": "user",
+        "POSTGRES_PASSWORD": "password",
+    }
+    assert db["migrate_status"] == "python manage.py migrate --check"
+    assert "requirements.txt requires a PostgreSQL driver" in found["database"]["why"]
