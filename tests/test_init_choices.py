@@ -393,3 +393,36 @@ def test_a_django_app_with_postgres_spellings_gets_them_per_slot(tmp_path: Path,
     }
     assert db["migrate_status"] == "python manage.py migrate --check"
     assert "requirements.txt requires a PostgreSQL driver" in found["database"]["why"]
+
+
+def test_the_knex_migrations_folder_is_the_one_in_its_migrations_block(
+    tmp_path: Path, grove
+) -> None:
+    knexfile = (
+        "// run the migrations with npx knex\n"
+        "module.exports = {\n"
+        "  seeds: { directory: './db/seeds' },\n"
+        "  migrations: {\n    tableName: 'knex_migrations',\n    directory: './db/schema',\n  },\n"
+        "};\n"
+    )
+    main_dir = make_repo(tmp_path / "w", files={"knexfile.js": knexfile})
+    found, _ = dry_run(grove, main_dir)
+    assert found["database"]["migrations"] == ["db/schema/**/*"]
+
+
+def test_a_linked_node_modules_is_not_read_and_not_trusted(tmp_path: Path, grove) -> None:
+    """init never follows a link out of the repository: a node_modules that is a link to a
+    tree elsewhere tells it nothing, so it installs."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    installed = {
+        "lockfileVersion": 3,
+        "packages": {k: v for k, v in NPM_LOCK["packages"].items() if k},
+    }
+    (outside / ".package-lock.json").write_text(json.dumps(installed))
+    main_dir = make_repo(
+        tmp_path / "w", files={"package.json": "{}", "package-lock.json": json.dumps(NPM_LOCK)}
+    )
+    (main_dir / "node_modules").symlink_to(outside)
+    found, _ = dry_run(grove, main_dir)
+    assert found["setup"]["copy"] == []

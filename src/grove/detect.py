@@ -401,21 +401,33 @@ _PG_URL = re.compile(r"^postgres(?:ql)?://", re.IGNORECASE)
 _PG_CLIENT_KEYS = re.compile(r"^(?:DB|DATABASE|TYPEORM)_(?:CLIENT|CONNECTION|DIALECT|TYPE|DRIVER)$")
 _PG_CLIENT_VALUES = {"pg", "postgres", "postgresql", "pgsql", "pgx"}
 PG_JS_PACKAGES = ("pg", "postgres", "pg-promise", "@vercel/postgres", "@neondatabase/serverless")
-_PG_PY = re.compile(r"^\s*[\"']?(psycopg2?(?:-binary)?|psycopg\[?|asyncpg)", re.MULTILINE)
-_PG_GEM = re.compile(r"""^\s*gem\s+['"]pg['"]""", re.MULTILINE)
+_PG_PY = re.compile(r"^[ \t]*[\"']?(psycopg2?(?:-binary)?|psycopg\[?|asyncpg)", re.MULTILINE)
+_PG_GEM = re.compile(r"""^[ \t]*gem[ \t]+['"]pg['"]""", re.MULTILINE)
 _PG_IMAGE = re.compile(r"(^|/)(postgres|postgis|postgresql|timescaledb)", re.IGNORECASE)
 
 
-def config_text(repo: Repo, relative: str) -> str:
-    """A small config file's text ("" for a missing or oversized one); never follows a
-    link out of the repository."""
-    path = repo.root / relative
+_LOCKFILE_LIMIT = 64 * 1024 * 1024
+
+
+def own_text(repo: Repo, relative: str, limit: int) -> str:
+    """A file's text when neither it nor a folder on its way is a link (init never follows
+    one out of the repository) and it is at most `limit` bytes; else ""."""
+    path = repo.root
     try:
-        if path.is_symlink() or path.stat().st_size > _CONFIG_TEXT_LIMIT:
+        for part in PurePosixPath(relative).parts:
+            path = path / part
+            if path.is_symlink():
+                return ""
+        if path.stat().st_size > limit:
             return ""
     except OSError:
         return ""
     return repo.text(relative)
+
+
+def config_text(repo: Repo, relative: str) -> str:
+    """A small config file's text ("" for a missing, linked or oversized one)."""
+    return own_text(repo, relative, _CONFIG_TEXT_LIMIT)
 
 
 def is_pg_url(value: str) -> bool:
@@ -499,12 +511,15 @@ def literal_path(line: str, base: str) -> str | None:
 
 
 def key_line(text: str, key: str, after: str | None = None) -> str | None:
-    """The rest of the first line where `key:` (or `key =`) appears, after `after` if given."""
+    """The rest of the first line where `key:` (or `key =`) appears; with `after`, inside the
+    first `after: {` object (knexfile's `migrations: { directory: ... }`), so a comment that
+    mentions migrations, or a `seeds` block before it, is not taken for it."""
     start = 0
     if after is not None:
-        start = text.find(after)
-        if start < 0:
+        opened = re.compile(rf"(?<![\w-])['\"]?{re.escape(after)}['\"]?\s*:\s*\{{").search(text)
+        if opened is None:
             return None
+        start = opened.end()
     match = re.compile(rf"(?<![\w-])['\"]?{re.escape(key)}['\"]?\s*[:=]\s*([^\n]*)").search(
         text, start
     )
@@ -515,8 +530,8 @@ def npm_tree_matches_lock(repo: Repo, folder: str) -> tuple[bool, str]:
     """npm writes node_modules/.package-lock.json as it installs: when its packages equal
     package-lock.json's, the tree in main is what `npm ci` would make."""
     base = "" if folder == "." else folder + "/"
-    lock_text = repo.text(base + "package-lock.json")
-    hidden_text = repo.text(base + "node_modules/.package-lock.json")
+    lock_text = own_text(repo, base + "package-lock.json", _LOCKFILE_LIMIT)
+    hidden_text = own_text(repo, base + "node_modules/.package-lock.json", _LOCKFILE_LIMIT)
     if not hidden_text:
         return False, "node_modules has no .package-lock.json"
     try:
@@ -539,10 +554,10 @@ def npm_tree_matches_lock(repo: Repo, folder: str) -> tuple[bool, str]:
 
 def pnpm_tree_matches_lock(repo: Repo) -> tuple[bool, str]:
     """pnpm keeps the lockfile it installed from as node_modules/.pnpm/lock.yaml."""
-    current = repo.text("node_modules/.pnpm/lock.yaml")
+    current = own_text(repo, "node_modules/.pnpm/lock.yaml", _LOCKFILE_LIMIT)
     if not current:
         return False, "node_modules/.pnpm/lock.yaml is missing"
-    if current.strip() == repo.text("pnpm-lock.yaml").strip():
+    if current.strip() == own_text(repo, "pnpm-lock.yaml", _LOCKFILE_LIMIT).strip():
         return True, "node_modules/.pnpm/lock.yaml equals pnpm-lock.yaml"
     return False, "node_modules/.pnpm/lock.yaml differs from pnpm-lock.yaml"
 
