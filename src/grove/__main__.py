@@ -1,3 +1,3 @@
-from grove.cli import main
+from grove.cli import entry
 
-raise SystemExit(main())
+entry()
