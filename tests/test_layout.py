@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
         "grove.output",
         "grove.ports",
         "grove.record",
+        "grove.values",
     ),
 ]
 

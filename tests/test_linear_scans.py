@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_repo
-from grove import detect, envfile, secretscan
+from grove import detect, envfile, secretscan, values
 from grove.secretscan import VALUE_LIMIT, scan_text
 
 TEN_MB = 10 * 1024 * 1024
@@ -142,9 +142,9 @@ def test_variable_references_are_read_in_linear_time() -> None:
     # `${` that never closes made the old pattern rescan to the end from each one (46 s at
     # 128 KiB); the results are the same as before.
     value = "${A" * 200_000 + "$B"
-    assert detect.var_refs(value) == ["B"]
-    assert detect.rewrite_value(value, None, None, None, {"B": "b"}) == "${A" * 200_000 + "b"
-    assert detect.var_refs("${A}x${B:-1}$C") == ["A", "B", "C"]
+    assert values.var_refs(value) == ["B"]
+    assert values.rewrite_value(value, None, None, None, {"B": "b"}) == "${A" * 200_000 + "b"
+    assert values.var_refs("${A}x${B:-1}$C") == ["A", "B", "C"]
 
 
 def test_compose_file_flags_are_read_in_linear_time() -> None:

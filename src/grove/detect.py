@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from grove.record import field, record
+from grove.values import (
+    VAR_REF,
+    embedded_ports,
+)
 
 SKIP_DIRS = {
     ".git",
@@ -53,15 +56,6 @@ _REAL_ENV = re.compile(r"^\.env(\.[\w-]+)*$")
 COMPOSE = re.compile(r"^(docker-)?compose([.-][\w.-]+)?\.ya?ml$")
 PORT_KEY = re.compile(r"(^|_)PORT(_|$)|_PORT\d*$")
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "0.0.0.0")
-_EMBEDDED = re.compile(
-    r"(?P<host>localhost|127\.0\.0\.1|0\.0\.0\.0)(?P<colon>:)(?P<port>\d{2,5})(?![\d])"
-)
-_VAR_REF = re.compile(
-    r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?P<op>:?-)?(?P<default>[^}]*)\}|\$(?P<bare>[A-Z_][A-Z0-9_]*)"
-)
-# Past a value's last "}" no ${...} can close, so only $VAR can match there: _VAR_REF
-# alone rescans to the end from every unclosed "${" (a 128 KiB value of "${A" took 46 s).
-_BARE_REF = re.compile(r"\$(?P<bare>[A-Z_][A-Z0-9_]*)")
 _SCRIPT_PORT = re.compile(r"(?:--port[= ]|(?<![\w-])-p |\bPORT=)(?P<port>\d{2,5})\b")
 _WRITES_ENV = re.compile(
     r"(>>?\s*\.env\b(?!\.)|cp\s+\S+\s+\.env\b(?!\.)|dotenvx?\s+set\b|>\s*\$?\{?ENV_FILE)"
@@ -268,7 +262,7 @@ def host_port(entry: object) -> tuple[int | None, str | None, int | None, str] |
         if len(parts) < 2:
             return None  # only a container port: compose picks a free host port
         host = parts[-2]
-    match = _VAR_REF.fullmatch(host.strip())
+    match = VAR_REF.fullmatch(host.strip())
     if match:
         name = match.group("name") or match.group("bare")
         default = match.group("default")
@@ -298,45 +292,6 @@ def scan(root: Path) -> Repo:
         repo.files += [prefix + name for name in names]
     repo.node_modules.sort(key=lambda d: (d.count("/"), d))
     return repo
-
-
-def embedded_ports(value: str) -> list[int]:
-    """Ports in localhost URLs or host:port values (`http://localhost:3000`, `localhost:5432`)."""
-    return [int(m.group("port")) for m in _EMBEDDED.finditer(value)]
-
-
-def _ref_name(match: re.Match[str]) -> str:
-    return match.groupdict().get("name") or match.group("bare")
-
-
-def _sub_refs(replace: Callable[[re.Match[str]], str], value: str) -> str:
-    """_VAR_REF.sub(replace, value), in linear time (see _BARE_REF)."""
-    cut = value.rfind("}") + 1
-    return _VAR_REF.sub(replace, value[:cut]) + _BARE_REF.sub(replace, value[cut:])
-
-
-def var_refs(value: str) -> list[str]:
-    cut = value.rfind("}") + 1  # see _BARE_REF
-    found = [*_VAR_REF.finditer(value[:cut]), *_BARE_REF.finditer(value[cut:])]
-    return [_ref_name(m) for m in found]
-
-
-def rewrite_value(
-    value: str, base: int | None, port: int | None, host: str | None, refs: dict[str, str]
-) -> str:
-    """The slot's version of a shared value: the table port (and host) swapped in, `${VAR}`
-    references to grove's own values expanded. Everything else (user, password, path,
-    query) stays as the shared file has it."""
-
-    def swap(match: re.Match[str]) -> str:
-        if base is None or int(match.group("port")) != base or port is None:
-            return match.group(0)
-        return f"{host or match.group('host')}:{port}"
-
-    def expand(match: re.Match[str]) -> str:
-        return refs.get(_ref_name(match), match.group(0))
-
-    return _sub_refs(expand, _EMBEDDED.sub(swap, value))
 
 
 def script_ports(command: str) -> list[int]:

@@ -8,7 +8,7 @@ import shlex
 from pathlib import PurePosixPath
 from typing import Any
 
-from grove import detect
+from grove import detect, values
 from grove.config import DEFAULT_PORTS
 from grove.record import field, record
 
@@ -268,8 +268,8 @@ def _collect_ports(repo: detect.Repo, p: Proposal, entries: list[detect.EnvEntry
     for e in entries:
         if e.key in found or e.key in p.rewrites or e.key in p.not_per_slot:
             continue
-        embedded = detect.embedded_ports(e.value)
-        refs = [r for r in detect.var_refs(e.value) if r in p.ports or r in p.aliases]
+        embedded = values.embedded_ports(e.value)
+        refs = [r for r in values.var_refs(e.value) if r in p.ports or r in p.aliases]
         if embedded:
             port = embedded[0]
             var = by_base.get(port)
@@ -511,7 +511,7 @@ def _database_port(
     by_base = {base: name for name, base in p.ports.items()}
     for e in entries:
         if detect.is_pg_url(e.value):
-            for port in detect.embedded_ports(e.value):
+            for port in values.embedded_ports(e.value):
                 if port in by_base:
                     return by_base[port], f"{e.file}:{e.line} (inside {e.key})"
     # The seed's name, unless the app already means something else by it.

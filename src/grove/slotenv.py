@@ -30,7 +30,7 @@ def shared_values(grove: Grove) -> dict[str, str]:
 def rewritten_values(grove: Grove, n: int, known: dict[str, str]) -> dict[str, str]:
     """[env.rewrite]: the slot's version of shared values, read from the shared file at write
     time, so credentials stay there and a rotation reaches the slot on the next refresh."""
-    from grove.detect import rewrite_value
+    from grove.values import rewrite_value
 
     if not grove.config.rewrites:
         return {}

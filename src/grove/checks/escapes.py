@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
-from grove import detect
+from grove import detect, values
 from grove.checks import Finding, warning
 from grove.slots import Grove
 
@@ -250,7 +250,7 @@ def _env_values(grove: Grove, repo: detect.Repo) -> list[Finding]:
                         f"add {e.key} = {e.value} to [ports] so each slot gets its own",
                     )
                 )
-            ports = [p for p in detect.embedded_ports(e.value) if p in by_base]
+            ports = [p for p in values.embedded_ports(e.value) if p in by_base]
             if ports and e.key not in handled and e.key not in table:
                 var = by_base[ports[0]]
                 found.append(
