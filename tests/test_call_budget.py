@@ -41,6 +41,7 @@ NEVER = {
     "asyncio",
     "email",
     "http",
+    "grove.detect",  # init's repository scan: a slot's environment needs only grove.values
 }
 
 
