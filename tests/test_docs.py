@@ -53,3 +53,20 @@ def test_ci_runs_the_readmes_install_and_test_commands_as_written() -> None:
     for line in commands:
         expected = line.removeprefix("sudo ")
         assert any(ci_line.strip() == expected for ci_line in ci.splitlines()), line
+
+
+def test_the_man_page_lists_every_command_and_ships_in_the_wheel() -> None:
+    """`git grove --help` asks man for git-grove(1): the page must exist, say what each
+    command does as `grove --help` does, and be packaged where pip puts man pages."""
+    import tomllib
+
+    from grove.usage import COMMAND_HELP
+
+    page = (ROOT / "man" / "grove.1").read_text()
+    for name, text in COMMAND_HELP.items():
+        roff = text.replace("\\", "\\\\").replace("-", "\\-").replace("'", "\\(aq")
+        assert f".B {name}\n{roff}\n" in page, name
+    assert (ROOT / "man" / "git-grove.1").read_text() == ".so man1/grove.1\n"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    shipped = project["tool"]["setuptools"]["data-files"]["share/man/man1"]
+    assert sorted(shipped) == ["man/git-grove.1", "man/grove.1"]
