@@ -182,6 +182,18 @@ def test_main_gets_its_database_on_the_first_create_and_only_drop_yes_deletes_it
     ]
 
 
+def test_a_take_that_makes_the_first_slot_gives_main_its_database_too(pg_repo: Path, grove) -> None:
+    taken = grove("take", "--branch", "task-1", "--label", "t", "--json")
+    assert taken.code == 0, taken.out
+    assert taken.json["created"] is True
+    assert taken.json["main_database"]["cloned"] is True
+    assert query(db_port(pg_repo, 0), "SELECT count(*) FROM users") == [(500,)]
+    assert query(db_port(pg_repo, 1), "SELECT count(*) FROM users") == [(500,)]
+    grove("release", "1", "--label", "t")
+    again = grove("take", "--branch", "task-2", "--label", "t", "--json").json
+    assert (again["created"], again["main_database"]) == (False, None)
+
+
 def test_remove_deletes_the_slots_database_unless_keep_db(pg_repo: Path, grove) -> None:
     grove("create")
     grove("create")

@@ -35,6 +35,7 @@ class TakeResult:
     synced: dict[str, list[str]] = field(default_factory=dict)  # {"ran": [...], "skipped": [...]}
     adopted: bool = False
     here: bool = False  # `take --here`: the caller already stands in the path
+    main_database: dict[str, Any] | None = None  # what making main's database did, if it ran
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +49,7 @@ class TakeResult:
             "changes": [c.as_json() for c in self.changes],
             "synced": self.synced,
             "adopted": self.adopted,
+            "main_database": self.main_database,
         }
 
     @classmethod
@@ -201,14 +203,23 @@ def take(
                 made = create.finish(
                     grove, n, request=request, template=template, resumed=resumed, changes=changes
                 )
-                return TakeResult.made(made, _settle(grove, n, lease))
-            result = _hand_over(grove, n, request)
+                result = TakeResult.made(made, _settle(grove, n, lease))
+            else:
+                result = _hand_over(grove, n, request)
         except BaseException:
             if n is not None:
                 _end_own_lease(grove, n)  # the task never started: the slot is free again
             raise
-        result.lease = _settle(grove, n, lease)
-        return result
+        if not result.created:
+            result.lease = _settle(grove, n, lease)
+    if result.created:
+        # As `create` does, once slot n's lock is released (main's lock is never taken while
+        # another's is held): the first slot made gives main its database too.
+        notes: list[str] = []
+        result.main_database = create.provision_main(grove, notes)
+        for note in notes:
+            output.narrate(note)
+    return result
 
 
 def _no_free_slot(grove: Grove) -> NoFreeSlot:
