@@ -426,3 +426,32 @@ def test_a_linked_node_modules_is_not_read_and_not_trusted(tmp_path: Path, grove
     (main_dir / "node_modules").symlink_to(outside)
     found, _ = dry_run(grove, main_dir)
     assert found["setup"]["copy"] == []
+
+
+def test_a_url_to_a_hosted_postgresql_is_named_in_a_note_without_its_password(
+    tmp_path: Path, grove
+) -> None:
+    url = "postgres://app:s3cr3t-hosted@db.example-cloud.com:5432/shop"
+    files = {
+        ".env.example": f"DATABASE_URL={url}\n",
+        "package.json": '{"dependencies": {"pg": "8"}}',
+    }
+    main_dir = make_repo(tmp_path / "w", files=files)
+    found, content = dry_run(grove, main_dir)
+    assert tomllib.loads(content)["database"]["name"] == "shop"
+    notes = [n for n in found["notes"] if "another machine" in n]
+    assert notes == [
+        ".env.example:1 DATABASE_URL names a PostgreSQL on another machine "
+        "(db.example-cloud.com): [database] gives every slot its own local database instead; "
+        "delete [database] to keep using that server"
+    ]
+    assert "s3cr3t-hosted" not in json.dumps(found) + content
+
+
+def test_a_local_database_url_gets_no_such_note(tmp_path: Path, grove) -> None:
+    files = {
+        ".env.example": "DATABASE_URL=postgres://app:pw@localhost:40990/shop\n",
+        "package.json": '{"dependencies": {"pg": "8"}}',
+    }
+    found, _ = dry_run(grove, make_repo(tmp_path / "w", files=files))
+    assert not [n for n in found["notes"] if "another machine" in n]

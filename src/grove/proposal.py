@@ -456,6 +456,8 @@ def _database(repo: detect.Repo, p: Proposal, entries: list[detect.EnvEntry]) ->
         if kind == "dbname" and not db.name_source and database_name(e.value):
             db.name = database_name(e.value) or db.name
             db.name_source = f"{e.file}:{e.line} {e.key}"
+        if detect.is_pg_url(e.value):
+            _note_remote_database(p, e)
         if detect.is_pg_url(e.value) and not db.name_source:
             from urllib.parse import urlsplit
 
@@ -485,6 +487,24 @@ def _database(repo: detect.Repo, p: Proposal, entries: list[detect.EnvEntry]) ->
             p.rewrites.pop(key)
             p.rewrite_sources.pop(key, None)
     p.db = db
+
+
+def _note_remote_database(p: Proposal, e: detect.EnvEntry) -> None:
+    """Say so when the repository's URL names a PostgreSQL on another machine: [database]
+    gives each slot its own local one instead, which is the point, but not what the file
+    says. Only the host is named; the URL can hold a password."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(e.value.strip().strip("'\"")).hostname or ""
+    except ValueError:
+        return
+    if detect.is_remote_host(host):
+        p.notes.append(
+            f"{e.file}:{e.line} {e.key} names a PostgreSQL on another machine ({host}): "
+            "[database] gives every slot its own local database instead; delete [database] "
+            "to keep using that server"
+        )
 
 
 def _value_of(entries: list[detect.EnvEntry], key: str) -> str:
