@@ -13,7 +13,7 @@ from typing import Any
 from grove import fsio, output, proc, slotenv
 from grove.record import field, record
 from grove.slots import Grove
-from grove.state import identity
+from grove.state import digests, identity
 from grove.state import setup as records
 
 
@@ -151,7 +151,13 @@ def run_setup(grove: Grove, n: int) -> StepsReport:
     return report
 
 
-def _digest_files(root: Path, names: list[str]) -> str:
+def _digest_files(grove: Grove, kind: str, root: Path, names: list[str]) -> str:
+    """One hash of these files' names and contents, reused while none of them changed."""
+    key = f"{kind}:{root}"
+    return digests.digest(grove.state_dir, key, root, names, lambda: _hash_files(root, names))
+
+
+def _hash_files(root: Path, names: list[str]) -> str:
     import hashlib
 
     digest = hashlib.sha256()
@@ -174,7 +180,7 @@ def install_digest(grove: Grove, n: int) -> str:
     root = grove.slot_path(n)
     names = [name for name in LOCKFILES if (root / name).is_file()]
     names += _matching(root, ["requirements*.txt", *grove.config.setup_inputs])
-    return _digest_files(root, names)
+    return _digest_files(grove, "install", root, names)
 
 
 def migrations_digest(grove: Grove, n: int) -> str | None:
@@ -182,7 +188,7 @@ def migrations_digest(grove: Grove, n: int) -> str | None:
     if db is None or not db.migrations:
         return None  # unknown: migrate always runs
     root = grove.slot_path(n)
-    return _digest_files(root, _matching(root, db.migrations))
+    return _digest_files(grove, "migrations", root, _matching(root, db.migrations))
 
 
 @record

@@ -37,6 +37,7 @@ from grove.dbtarget import (
 )
 from grove.errors import DatabaseError
 from grove.slots import Grove
+from grove.state import digests
 
 __all__ = [
     "Backend",
@@ -85,8 +86,20 @@ def cluster(grove: Grove, n: int | None) -> Cluster:
 def seed_digest(grove: Grove) -> str:
     """What the template was built from: the seed commands and every seed input's content."""
     db = config_of(grove)
+    what = json.dumps([db.mode, db.name, list(db.seed), list(db.seed_inputs)])
+    return digests.digest(
+        grove.state_dir,
+        f"seed:{what}",
+        grove.main,
+        list(db.seed_inputs),
+        lambda: _hash_seed(grove, what),
+    )
+
+
+def _hash_seed(grove: Grove, what: str) -> str:
+    db = config_of(grove)
     digest = hashlib.sha256()
-    digest.update(json.dumps([db.mode, db.name, list(db.seed), list(db.seed_inputs)]).encode())
+    digest.update(what.encode())
     for relative in db.seed_inputs:
         path = grove.main / relative
         digest.update(relative.encode() + b"\0")

@@ -1,0 +1,85 @@
+"""grove.state.digests: a digest is reused only while its files are untouched."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from grove.state import digests
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "package-lock.json").write_text('{"lockfileVersion": 3}')
+    (root / "seed.sql").write_text("insert into users values (1);\n")
+    return root
+
+
+def counting(root: Path, names: list[str]) -> tuple[list[int], object]:
+    calls: list[int] = []
+
+    def compute() -> str:
+        calls.append(1)
+        return "|".join((root / n).read_text() if (root / n).exists() else "-" for n in names)
+
+    return calls, compute
+
+
+def test_unchanged_files_are_hashed_once(files: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(digests, "SETTLED_NS", -1)
+    names = ["package-lock.json", "seed.sql"]
+    calls, compute = counting(files, names)
+    first = digests.digest(tmp_path, "k", files, names, compute)  # type: ignore[arg-type]
+    second = digests.digest(tmp_path, "k", files, names, compute)  # type: ignore[arg-type]
+    assert first == second and len(calls) == 1
+
+
+def test_a_rewrite_is_seen_even_with_the_same_size_and_mtime(
+    files: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(digests, "SETTLED_NS", -1)
+    names = ["seed.sql"]
+    calls, compute = counting(files, names)
+    before = digests.digest(tmp_path, "k", files, names, compute)  # type: ignore[arg-type]
+    st = (files / "seed.sql").stat()
+    (files / "seed.sql").write_text("insert into users values (2);\n")  # same size
+    os.utime(files / "seed.sql", ns=(st.st_atime_ns, st.st_mtime_ns))  # and the old mtime
+    after = digests.digest(tmp_path, "k", files, names, compute)  # type: ignore[arg-type]
+    assert before != after and len(calls) == 2  # ctime moved: user space cannot set it
+
+
+def test_a_file_added_or_removed_is_seen(files: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(digests, "SETTLED_NS", -1)
+    calls, compute = counting(files, ["seed.sql"])
+    digests.digest(tmp_path, "k", files, ["seed.sql"], compute)  # type: ignore[arg-type]
+    digests.digest(tmp_path, "k", files, ["seed.sql", "new.sql"], compute)  # type: ignore[arg-type]
+    (files / "seed.sql").unlink()
+    digests.digest(tmp_path, "k", files, ["seed.sql", "new.sql"], compute)  # type: ignore[arg-type]
+    assert len(calls) == 3
+
+
+def test_a_file_changed_just_now_is_never_trusted(files: Path, tmp_path: Path) -> None:
+    """Two changes within one clock tick look alike: a young file is hashed every time."""
+    assert time.time_ns() - (files / "seed.sql").stat().st_ctime_ns < digests.SETTLED_NS
+    calls, compute = counting(files, ["seed.sql"])
+    for _ in range(2):
+        digests.digest(tmp_path, "k", files, ["seed.sql"], compute)  # type: ignore[arg-type]
+    assert len(calls) == 2
+    assert not (tmp_path / digests.FILE).exists()
+
+
+def test_keys_are_apart_and_a_damaged_cache_only_costs_a_hash(
+    files: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(digests, "SETTLED_NS", -1)
+    calls, compute = counting(files, ["seed.sql"])
+    digests.digest(tmp_path, "a", files, ["seed.sql"], compute)  # type: ignore[arg-type]
+    digests.digest(tmp_path, "b", files, ["seed.sql"], compute)  # type: ignore[arg-type]
+    assert len(calls) == 2
+    (tmp_path / digests.FILE).write_bytes(b"\xff not json")
+    assert digests.digest(tmp_path, "a", files, ["seed.sql"], compute) == compute()  # type: ignore[arg-type,operator]
