@@ -165,4 +165,4 @@ def test_everyday_commands_import_no_heavy_module(slots: Path, args: tuple[str, 
 def test_env_imports_no_socket_or_hashing(slots: Path) -> None:
     """env reads files and one git call's answer: no port probe, no digest."""
     loaded = imported_by(slots, "env", "1", "--format", "json")
-    assert sorted(loaded & {"socket", "hashlib", "hmac", "_hashlib"}) == []
+    assert sorted(loaded & {"socket", "hashlib", "hmac", "_hashlib", "shutil", "bz2"}) == []

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import stat
 import time
 from collections.abc import Iterator
@@ -205,6 +204,8 @@ def copy_tree(source: Path, destination: Path) -> str:
 
 
 def remove_tree(path: Path) -> None:
+    import shutil  # here: it brings bz2, lzma and zlib, which most calls never need
+
     if path.is_symlink() or path.is_file():
         path.unlink()
     elif path.exists():
@@ -405,6 +406,8 @@ def remove_inside(root: Path, relative: str) -> bool:
     in a slot (`apps/web -> /elsewhere`) must not turn a reset into a delete outside it.
     A link at the end is removed itself, never its target. Returns whether something was
     removed."""
+    import shutil  # here: it brings bz2, lzma and zlib, which most calls never need
+
     try:
         with _folder_of(root, relative, False) as (folder, name):
             current = _lstat_at(folder, name)
@@ -442,6 +445,8 @@ def _copy_named(source: Path, folder: int, name: str, shown: Path) -> str:
 
 
 def _remove_at(folder: int, name: str) -> None:
+    import shutil  # here: it brings bz2, lzma and zlib, which most calls never need
+
     found = _lstat_at(folder, name)
     if found is not None and stat.S_ISDIR(found.st_mode):
         shutil.rmtree(name, dir_fd=folder)
@@ -450,6 +455,8 @@ def _remove_at(folder: int, name: str) -> None:
 
 
 def _copy_to(source: Path, folder: int, tmp: str, shown: Path) -> str:
+    import shutil  # here: it brings bz2, lzma and zlib, which most calls never need
+
     cp = shutil.which("cp")
     failures: list[str] = []
     for method, flags in _CP_VARIANTS if cp is not None else ():
