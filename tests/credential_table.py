@@ -392,6 +392,11 @@ FALSE_ALARMS: list[Row] = [
     ("JWT_SECRET=secret", "none", "placeholder"),
     ("JWT_SECRET=local_insecure_jwt_secret_value", "none", "placeholder"),
     (f"JWT_PUBLIC_KEY={tok(B64, 64)}", "none", "public-key"),
+    (
+        "SUPABASE_ANON_KEY=" + jwt('{"iss":"supabase-demo","role":"anon","exp":1983812996}'),
+        "none",
+        "local-demo-key",
+    ),
     ("STRIPE_WEBHOOK_SECRET=whsec_...", "none", "placeholder"),
     (
         "SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
@@ -439,6 +444,8 @@ FALSE_ALARMS: list[Row] = [
     ("SLACK_CHANNEL_ID=C04AB5CDE", "none", "look-alike"),
     ("FEATURE_LIVE_CHAT=true", "none", "look-alike"),
     ("LIVE_RELOAD=true", "none", "look-alike"),
+    ("STREAM_URL=https://video.acme-corp.com/live_event_2024_spring", "none", "look-alike"),
+    ("CHANNEL=acme_live_broadcast_2024", "none", "look-alike"),
     ("STREAM_MODE=live_preview_enabled", "none", "look-alike"),
     ("NPM_CONFIG_REGISTRY=https://registry.npmjs.org/", "none", "look-alike"),
     ("MAILGUN_DOMAIN=mg.acme-corp.com", "none", "look-alike"),

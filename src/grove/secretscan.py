@@ -217,11 +217,32 @@ def _live_key(_key: str, value: str) -> bool:
         body = m.group(2)
         if m.group(1) == "pk_":  # a Stripe publishable key: public by design, its own rule
             continue
-        if (
-            any(c.isdigit() for c in body)
-            and any(c.isalpha() for c in body)
-            and not looks_placeholder(body)
+        # A key has a run of 12+ letters and digits; a path or a name ("live_event_2024")
+        # has words.
+        runs = body.split("_")
+        if not looks_placeholder(body) and any(
+            len(run) >= 12 and any(c.isdigit() for c in run) and any(c.isalpha() for c in run)
+            for run in runs
         ):
+            return True
+    return False
+
+
+_JWT = re.compile(rf"(?<![{_T}])eyJ[{_T}]{{8,4000}}\.(eyJ[{_T}]{{8,8000}})\.[{_T}]{{16,1000}}")
+
+
+def _jwt(_key: str, value: str) -> bool:
+    """A signed JWT; not the Supabase CLI's local demo keys (issuer "supabase-demo"), which
+    are the same published keys on every developer's machine."""
+    for m in _JWT.finditer(value):
+        if looks_placeholder(m.group(0)):
+            continue
+        payload = m.group(1)
+        try:
+            claims = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        except (binascii.Error, ValueError):
+            claims = b""
+        if b'"supabase-demo"' not in claims:
             return True
     return False
 
@@ -696,7 +717,7 @@ RULES: tuple[Rule, ...] = (
         "jwt",
         WARNING,
         "a JSON Web Token (signed, and often long-lived)",
-        _token(rf"(?<![{_T}])eyJ[{_T}]{{8,4000}}\.eyJ[{_T}]{{8,8000}}\.[{_T}]{{16,1000}}"),
+        _jwt,
         (
             "SUPABASE_SERVICE_ROLE_KEY",
             "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0."
