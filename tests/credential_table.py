@@ -477,3 +477,37 @@ PRODUCTION_MARKED = {
 # Families of credentials and production signs that must be flagged.
 CREDENTIAL_FAMILIES = {family for _, level, family in ERRORS + WARNINGS}
 SELECTOR_FAMILY = "selector"
+
+# The rules each family's lines may be found by (a line gets one finding: the first rule).
+FAMILY_CHECKS: dict[str, set[str]] = {
+    "stripe-live": {"stripe-live-secret", "stripe-live-restricted"},
+    "live-key": {"live-key", "stripe-live-secret"},  # Paystack shares Stripe's sk_live_
+    "plaid-production": {"plaid-production"},
+    "braintree-production": {"braintree-production"},
+    "dotenvx-production": {"dotenvx-production-key"},
+    "production-host": {"production-host"},
+    "twilio": {"twilio-key"},
+    "sendgrid": {"sendgrid-key"},
+    "mailgun": {"mailgun-key"},
+    "google": {"google-api-key", "google-oauth-secret"},
+    "jwt": {"jwt", "jwt-secret"},
+    "huggingface": {"huggingface-token"},
+    "npm": {"npm-token"},
+    "square": {"square-token"},
+    "stripe-webhook": {"stripe-webhook-secret"},
+    "slack": {"slack-token", "slack-webhook"},
+    "private-key-base64": {"private-key-base64"},
+    "aws-secret": {"aws-secret-key", "aws-access-key"},
+    "commented-out": {"commented-out"},
+    "dotenvx": {"dotenvx-private-key"},
+    "connection-url": {"remote-credentials"},
+    "production-database": {"production-database"},
+    "selector": {"production-environment"},
+    "existing": {
+        "github-token",
+        "anthropic-key",
+        "openai-key",
+        "stripe-live-publishable",
+        "private-key",
+    },
+}

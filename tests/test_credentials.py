@@ -17,6 +17,7 @@ import pytest
 from credential_table import (
     CREDENTIAL_FAMILIES,
     FALSE_ALARMS,
+    FAMILY_CHECKS,
     PRODUCTION_MARKED,
     ROWS,
     SELECTOR_FAMILY,
@@ -80,6 +81,8 @@ def test_the_table_is_large_enough_and_covers_every_family() -> None:
 )
 def test_each_line_alone_gets_its_level(line: str, level: str, family: str) -> None:
     assert level_of(line + "\n") == level, line[:60]
+    found = {h.rule.id for h in scan_text(line + "\n", Path(".env"))}
+    assert found <= FAMILY_CHECKS.get(family, set()), (family, found)
 
 
 def test_the_issues_targets_on_the_whole_table() -> None:
