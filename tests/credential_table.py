@@ -224,6 +224,8 @@ WARNINGS: list[Row] = [
     (f"## OPENAI_API_KEY=sk-proj-{tok(B64URL, 48)}", "warning", "commented-out"),
     (f'# SENDGRID_API_KEY="SG.{tok(B64URL, 22)}.{tok(B64URL, 43)}"', "warning", "commented-out"),
     (f"  # RAZORPAY_KEY_SECRET=rzp{LIVE}{tok(B62, 24)}", "warning", "commented-out"),
+    (f"# old key, revoke: sk{LIVE}{tok(B62, 24)}", "warning", "commented-out"),
+    (f"# staging used npm_{tok(B62, 36)} until March", "warning", "commented-out"),
     # dotenvx keys that are not the production one
     (f"DOTENV_PRIVATE_KEY={tok(HEX, 64)}", "warning", "dotenvx"),
     (f"DOTENV_PRIVATE_KEY_DEVELOPMENT={tok(HEX, 64)}", "warning", "dotenvx"),
@@ -270,6 +272,11 @@ WARNINGS: list[Row] = [
         "connection-url",
     ),
     (f"MYSQL_URL=mysql://root:{tok(B62, 20)}@34.118.20.7:3306/shop", "warning", "connection-url"),
+    (
+        f"PG_URL=postgresql://app:{tok(B62, 20)}@[2600:1f18:2b4:9e00::17]:5432/app",
+        "warning",
+        "connection-url",
+    ),
     (
         f"SMTP_URL=smtp://postmaster:{tok(B62, 24)}@smtp.mailgun.org:587",
         "warning",
@@ -353,6 +360,7 @@ FALSE_ALARMS: list[Row] = [
         "local-url",
     ),
     (f"DATABASE_URL=postgres://app:{tok(B62, 16)}@192.168.1.20:5432/app", "none", "local-url"),
+    (f"DATABASE_URL=postgres://app:{tok(B62, 16)}@[::1]:5432/app", "none", "local-url"),
     (f"DATABASE_URL=postgres://app:{tok(B62, 16)}@pg.acme.localhost:5432/app", "none", "local-url"),
     (
         f"DATABASE_URL=postgres://app:{tok(B62, 16)}@db.staging.acme-corp.com:5432/app",

@@ -38,7 +38,9 @@ def level_of(text: str) -> str:
 def key_and_value(line: str) -> tuple[str, str]:
     body = line.strip().lstrip("#").strip()
     body = body.removeprefix("export ").strip()
-    key, _, value = body.partition("=")
+    key, equals, value = body.partition("=")
+    if not equals or " " in key.strip():  # a note, not an assignment: its longest word
+        key, value = "", max(body.split(), key=len)
     value = value.strip()
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         value = value[1:-1]
@@ -185,7 +187,7 @@ def test_no_finding_shows_more_than_4_characters_of_a_value(repo: Path, grove) -
     assert text.code == data.code == 1
     findings = [f for f in data.json["findings"] if f["check"].startswith("secrets.")]
     assert len(findings) >= len(ROWS) - len(FALSE_ALARMS)
-    keys = {key_and_value(line)[0] for line, _, _ in ROWS}
+    keys = {key_and_value(line)[0] for line, _, _ in ROWS} - {""}
     # A hint is the same sentence for every finding but for its key and fingerprint.
     hints = {f["hint"].replace(f["message"].split(": ")[0].split(" ")[-1], "KEY") for f in findings}
     hints = {re.sub(r"sha256:[0-9a-f]{16}", "FP", h) for h in hints}
@@ -212,3 +214,19 @@ def test_previews_never_hold_more_than_4_characters() -> None:
             shown = hit.preview.split("****")[0]
             assert len(shown) <= 4
             assert len(value) < 5 or value[:5] not in hit.preview
+
+
+def test_a_commented_out_credential_is_allowed_like_any_other() -> None:
+    live = "sk" + "_live_" + "Qm7Lp2Vx9Kt4Rb8Nw3Zc6Yd1"
+    text = f"# OLD_STRIPE_KEY={live}\n# KEEP={live} # grove:allow\nPORT=3000\n"
+    hits = scan_text(text, Path(".env"))
+    assert [(h.rule.id, h.line, h.key, h.level) for h in hits] == [
+        ("commented-out", 1, "OLD_STRIPE_KEY", "warning")
+    ]
+    assert "live Stripe secret key" in hits[0].detail
+    assert scan_text(text, Path(".env"), allow=["OLD_STRIPE_KEY"]) == []
+    assert scan_text(text, Path(".env"), allow=[hits[0].fingerprint]) == []
+    # a key pasted into a note is found too, with no key name to show
+    note = scan_text(f"# rotate {live} soon\n", Path(".env"))
+    assert [(h.rule.id, h.key, h.level) for h in note] == [("commented-out", "", "warning")]
+    assert live[:5] not in note[0].preview

@@ -146,15 +146,15 @@ TOO_LONG = Rule(
 )
 
 # Credential shapes are grove's own rules, not a detector library's. detect-secrets (the
-# library the issue suggests) was measured for issue 17: importing its plugins costs about
-# 140 ms, most of it `requests`, more than half of `grove validate`'s whole budget of the
-# speed bench; and 19 of the families below have no plugin there (Mailgun, Google, Hugging
-# Face, Stripe webhook secrets, Slack webhooks, base64 PEM, connection URLs, live keys of
-# other vendors) while its generic entropy plugins are what this scan must not do (a
-# high-entropy string alone is not a finding). Every pattern below is written from the
-# vendor's documented token shape. Each one is anchored where a token starts (a lookbehind
-# for the token's own characters) and has bounded repeats, so a run of token characters is
-# read a bounded number of times and a scan stays linear.
+# library issue 17 suggests) was measured: importing it costs about 140 ms (most of it
+# `requests`), as much again as a whole `grove validate --all --json` (about 150 ms); most
+# families below have no plugin there (Mailgun, Google, Hugging Face, Stripe webhook
+# secrets, Slack webhooks, base64 PEM, connection URLs, other vendors' live keys), and its
+# entropy plugins do what this scan must not: a high-entropy string alone is not a finding.
+# Every pattern below is written from the vendor's documented token shape. Each is anchored
+# where a token starts (a lookbehind for the token's own characters) and has bounded
+# repeats, so a run of token characters is read a bounded number of times: scans stay
+# linear.
 _T = "A-Za-z0-9_\\-"  # base64url, the alphabet most tokens use
 _AWS_KEY = re.compile(r"\b((?:AKIA|ASIA)[A-Z2-7]{16})\b")
 
@@ -360,6 +360,8 @@ def _is_local_host(host: str) -> bool:
     """A host on this machine, its compose network (a service name has no dot) or a private
     network, or a documentation domain."""
     host = host.lower().strip("[]")
+    if ":" in host:  # IPv6: loopback, link-local and unique-local addresses only
+        return host == "::1" or host.startswith(("fe80:", "fc", "fd"))
     return (
         host in _LOCAL_HOSTS
         or "." not in host
@@ -938,8 +940,9 @@ _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
 def _commented_out(text: str, file: Path, allowed: set[str]) -> Iterator[Hit]:
-    """Commented-out KEY=value lines whose value is a credential: dotenv readers skip them,
-    but the key is in the file every slot reads. One bounded look per line."""
+    """Comment lines holding a credential, commented-out `# KEY=value` or pasted into a note:
+    dotenv readers skip them, but the key is in the file every slot reads. One bounded look
+    per line."""
     for number, raw in enumerate(text.split("\n"), 1):
         line = raw.lstrip()
         if not line.startswith("#"):
@@ -948,10 +951,11 @@ def _commented_out(text: str, file: Path, allowed: set[str]) -> Iterator[Hit]:
             continue
         body = line[: VALUE_LIMIT + KEY_WINDOW].lstrip("#").lstrip()
         match = _KEY_PREFIX.match(body, 0, KEY_WINDOW)
-        if not match or not _ENV_KEY.fullmatch(match.group(1)):
-            continue
-        key = match.group(1)
-        value = _unquoted(body[match.end() :].partition(" #")[0].rstrip("\r"))
+        if match and _ENV_KEY.fullmatch(match.group(1)):
+            key = match.group(1)
+            value = _unquoted(body[match.end() :].partition(" #")[0].rstrip("\r"))
+        else:  # prose: a key pasted into a note is in the file all the same
+            key, value = "", body.rstrip("\r")
         mark = fingerprint(key, value)
         if not value or key in allowed or mark in allowed:
             continue
