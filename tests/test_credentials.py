@@ -187,6 +187,11 @@ def test_no_finding_shows_more_than_4_characters_of_a_value(repo: Path, grove) -
     assert text.code == data.code == 1
     findings = [f for f in data.json["findings"] if f["check"].startswith("secrets.")]
     assert len(findings) >= len(ROWS) - len(FALSE_ALARMS)
+    # the table's file holds credentials, so its production selectors are errors there
+    selectors = [f for f in findings if f["check"] == "secrets.production-environment"]
+    assert len(selectors) == len(SELECTORS)
+    assert {f["level"] for f in selectors} == {"error"}
+    assert all("the same file holds a credential" in f["message"] for f in selectors)
     keys = {key_and_value(line)[0] for line, _, _ in ROWS} - {""}
     # A hint is the same sentence for every finding but for its key and fingerprint.
     hints = {f["hint"].replace(f["message"].split(": ")[0].split(" ")[-1], "KEY") for f in findings}
