@@ -287,6 +287,7 @@ WARNINGS: list[Row] = [
     ("MYSQL_URL=mysql://root@127.0.0.1:3306/app_prod", "warning", "production-database"),
     ("DB_NAME=orders_production", "warning", "production-database"),
     ("POSTGRES_DB=billing_prod", "warning", "production-database"),
+    ("MONGO_DATABASE=catalog_production", "warning", "production-database"),
     # environment selectors set to production (an error beside a credential)
     ("NODE_ENV=production", "warning", "selector"),
     ("RAILS_ENV=production", "warning", "selector"),

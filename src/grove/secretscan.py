@@ -421,7 +421,7 @@ def _remote_credentials(_key: str, value: str) -> bool:
     return not _is_local_host(host) and not _says_non_production(host)
 
 
-_DB_NAME_KEYS = ("DB_NAME", "DB_DATABASE", "DATABASE_NAME", "POSTGRES_DB", "MYSQL_DATABASE")
+_DB_NAME_KEYS = ("DB_NAME", "_DATABASE", "DATABASE_NAME", "POSTGRES_DB", "MONGO_DB")
 
 
 def _says_production(text: str) -> bool:
