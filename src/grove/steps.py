@@ -117,11 +117,8 @@ def write_record(grove: Grove, n: int, record: dict[str, Any]) -> None:
 
 
 def pending_setup(grove: Grove, n: int) -> list[Step]:
-    steps = setup_steps(grove)
-    if not steps:
-        return []  # nothing to have run: the slot's record need not be found and read
     done = set(read_record(grove, n).get("setup_done", []))
-    return [step for step in steps if step.id not in done]
+    return [step for step in setup_steps(grove) if step.id not in done]
 
 
 def setup_complete(grove: Grove, n: int) -> bool:
