@@ -66,9 +66,7 @@ def test_the_production_host_rule_handles_the_old_pathological_shapes(shape: str
 def test_a_production_host_past_a_long_scheme_run_is_still_found() -> None:
     value = "a" * 50_000 + " postgres://app:pw@db.prod.example.com/app"
     hits = scan_text(f"DATABASE_URL={value}\n", Path(".env"))
-    assert [(h.rule.id, h.detail) for h in hits] == [
-        ("production-host", "host db.prod.example.com")
-    ]
+    assert [(h.rule.id, h.detail) for h in hits] == [("production-host", "host db.p****(19 chars)")]
 
 
 @pytest.mark.parametrize(

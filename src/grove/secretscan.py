@@ -864,7 +864,8 @@ def _judge(key: str, value: str, prod_accounts: set[str]) -> tuple[Rule, str, st
             elif account:
                 detail = f"account {account}"
         elif rule.id == "production-host":
-            detail = f"host {_production_host_in(judged)}"
+            # Like any part of a value, the host shows no more than its first 4 characters.
+            detail = f"host {preview(_production_host_in(judged) or '')}"
         return rule, level, detail
     return None
 
