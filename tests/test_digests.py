@@ -83,3 +83,28 @@ def test_keys_are_apart_and_a_damaged_cache_only_costs_a_hash(
     assert len(calls) == 2
     (tmp_path / digests.FILE).write_bytes(b"\xff not json")
     assert digests.digest(tmp_path, "a", files, ["seed.sql"], compute) == compute()  # type: ignore[arg-type,operator]
+
+
+def test_which_env_files_git_tracks_is_asked_again_only_when_the_index_changes(
+    repo: Path, monkeypatch
+) -> None:
+    from conftest import git
+    from grove import slots
+
+    monkeypatch.setattr(digests, "SETTLED_NS", -1)
+    asked: list[tuple[str, ...]] = []
+    real = slots.git.tracked
+
+    def counting(path: Path, names: list[str]) -> set[str]:
+        asked.append(tuple(names))
+        return real(path, names)
+
+    monkeypatch.setattr(slots.git, "tracked", counting)
+    common = repo / ".git"
+    assert slots._tracked(common, repo, [".env", "notes.env"]) == set()
+    assert slots._tracked(common, repo, [".env", "notes.env"]) == set()
+    assert len(asked) == 1
+    (repo / "notes.env").write_text("A=1\n")
+    git(repo, "add", "notes.env")  # git writes a new index
+    assert slots._tracked(common, repo, [".env", "notes.env"]) == {"notes.env"}
+    assert len(asked) == 2

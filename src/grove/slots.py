@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cached_property, partial
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from grove import git
 from grove.config import Config
 from grove.errors import UsageError
 from grove.record import field, record, replace
-from grove.state import registry, store
+from grove.state import digests, registry, store
 
 
 @record(frozen=True)
@@ -117,8 +118,10 @@ def open_grove(cwd: Path | None = None, load_config: bool = True) -> Grove:
     # With a separate git dir, git still lists the main worktree first.
     main = common.parent if common.name == ".git" else git.worktrees(location.toplevel)[0].path
     store.check_state_dir(common / "grove")
-    # config.py runs no git: it is handed git.tracked to refuse env files git tracks.
-    cfg = config_mod.load(main, partial(git.tracked, main)) if load_config else Config(path=None)
+    # config.py runs no git: it is handed _tracked to refuse env files git tracks.
+    cfg = (
+        config_mod.load(main, partial(_tracked, common, main)) if load_config else Config(path=None)
+    )
     return Grove(
         main=main.resolve(),
         common_dir=common,
@@ -126,6 +129,23 @@ def open_grove(cwd: Path | None = None, load_config: bool = True) -> Grove:
         config=cfg,
         adopted=registry.read(common / "grove"),
     )
+
+
+def _tracked(common: Path, main: Path, names: Sequence[str]) -> set[str]:
+    """Which of these files main's index tracks: git ls-files, run again only when the index
+    file changed (git replaces it on every write). Every command asks this when it reads
+    grove.toml, so it was one git process per call."""
+    import json
+
+    key = "tracked:" + json.dumps(sorted(names))
+    answer = digests.digest(
+        common / "grove",
+        key,
+        common,
+        ["index"],
+        lambda: json.dumps(sorted(git.tracked(main, names))),
+    )
+    return set(json.loads(answer))
 
 
 def reread_registry(grove: Grove) -> Grove:
