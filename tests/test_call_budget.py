@@ -98,16 +98,19 @@ def subcommand(line: str) -> str:
     return words[i] if i < len(words) else ""
 
 
-def test_list_runs_one_git_status_per_slot_and_three_calls_in_all_besides(
+def test_list_runs_one_git_status_per_slot_and_at_most_three_calls_besides(
     slots: Path, tmp_path: Path
 ) -> None:
     calls, result = git_calls(tmp_path, slots, "list", "--json")
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)["slots"]) == 3
     kinds = [subcommand(line) for line in calls]
-    # Finding the repository, checking that the shared files are untracked, listing the
-    # worktrees; then one status per slot, which tells branch, commit and changes at once.
-    assert sorted(kinds) == sorted(["rev-parse", "ls-files", "worktree", *["status"] * 3]), calls
+    # Finding the repository and listing the worktrees, then one status per slot, which
+    # tells branch, commit and changes at once. Whether the shared files are tracked is
+    # asked with ls-files only while main's index is too new to trust a cached answer.
+    if "ls-files" in kinds:
+        kinds.remove("ls-files")
+    assert sorted(kinds) == sorted(["rev-parse", "worktree", *["status"] * 3]), calls
 
 
 def test_take_of_a_warm_slot_runs_at_most_nine_git_calls(slots: Path, tmp_path: Path) -> None:
@@ -117,8 +120,8 @@ def test_take_of_a_warm_slot_runs_at_most_nine_git_calls(slots: Path, tmp_path: 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["branch"] == "task-1"
     kinds = [subcommand(line) for line in calls]
-    # Locate, shared files untracked, start point, branch name valid, branch new, worktrees,
-    # the free slot's status, the switch itself, and the slot's own tracked shared files.
+    # Locate, (shared files untracked, unless cached), start point, branch name valid, branch
+    # new, worktrees, the free slot's status, the switch, and the slot's own tracked files.
     assert len(calls) <= 9, calls
     assert kinds.count("status") == 1, calls
     assert kinds.count("switch") == 1, calls
