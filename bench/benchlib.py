@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -87,3 +89,16 @@ def write_section(heading: str, new: str, doc_path: Path = DOC) -> None:
     doc = doc_path.read_text(encoding="utf-8") if doc_path.exists() else "# Benchmarks\n"
     doc_path.parent.mkdir(parents=True, exist_ok=True)
     doc_path.write_text(replace_section(doc, heading, new), encoding="utf-8")
+
+
+def command_line(base: str, args: Any, defaults: Mapping[str, object]) -> str:
+    """base, plus each option of args (by its dest) whose value is not its default: a
+    switch bare (`--skip-real-app`), an option with its value (`--repeat 9`)."""
+    parts = [base]
+    for dest, default in defaults.items():
+        value = getattr(args, dest)
+        if value == default:
+            continue
+        flag = "--" + dest.replace("_", "-")
+        parts.append(flag if value is True else f"{flag} {value}")
+    return " ".join(parts)

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchlib import cpu_description, find_grove, grove_python, write_section
+from benchlib import command_line, cpu_description, find_grove, grove_python, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -1026,14 +1026,8 @@ def verdict(results: Results) -> tuple[list[str], bool]:
 
 
 def reproduce_command(args: argparse.Namespace) -> str:
-    parts = [REPRODUCE]
-    if args.repeat != DEFAULT_REPEAT:
-        parts.append(f"--repeat {args.repeat}")
-    if args.warmup != DEFAULT_WARMUP:
-        parts.append(f"--warmup {args.warmup}")
-    if args.rows != DEFAULT_ROWS:
-        parts.append(f"--rows {args.rows}")
-    return " ".join(parts)
+    defaults = {"repeat": DEFAULT_REPEAT, "warmup": DEFAULT_WARMUP, "rows": DEFAULT_ROWS}
+    return command_line(REPRODUCE, args, defaults)
 
 
 def plural(count: int, noun: str) -> str:

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchlib import cpu_description, find_grove, grove_python, write_section
+from benchlib import command_line, cpu_description, find_grove, grove_python, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -287,16 +287,8 @@ def table(cases: Sequence[Case]) -> str:
 
 def reproduce_command(args: argparse.Namespace) -> str:
     """The command line that reproduces this run (defaults left out)."""
-    parts = [REPRODUCE]
-    if args.repeat != DEFAULT_REPEAT:
-        parts.append(f"--repeat {args.repeat}")
-    if args.warmup != DEFAULT_WARMUP:
-        parts.append(f"--warmup {args.warmup}")
-    if args.files != DEFAULT_FILES:
-        parts.append(f"--files {args.files}")
-    if args.no_bytecode_cache:
-        parts.append("--no-bytecode-cache")
-    return " ".join(parts)
+    defaults = {"repeat": DEFAULT_REPEAT, "warmup": DEFAULT_WARMUP, "files": DEFAULT_FILES}
+    return command_line(REPRODUCE, args, defaults | {"no_bytecode_cache": False})
 
 
 def section(body_table: str, machine_lines: list[str], args: argparse.Namespace, size: int) -> str:

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import handoff
-from benchlib import cpu_description, find_grove, grove_python, write_section
+from benchlib import command_line, cpu_description, find_grove, grove_python, write_section
 
 # bench/ is on sys.path when this file runs as a script.
 from list_latency import build_repo, hermetic_env, p90, run, worktrees, write_tree
@@ -804,18 +804,9 @@ def machine_lines(grove: Path, env: Mapping[str, str], load: str, real: dict | N
 
 
 def reproduce_command(args: argparse.Namespace) -> str:
-    parts = [REPRODUCE]
-    if args.skip_real_app:
-        parts.append("--skip-real-app")
-    if args.repeat != DEFAULT_REPEAT:
-        parts.append(f"--repeat {args.repeat}")
-    if args.warmup != DEFAULT_WARMUP:
-        parts.append(f"--warmup {args.warmup}")
-    if args.files != DEFAULT_FILES:
-        parts.append(f"--files {args.files}")
-    if args.rows != handoff.DEFAULT_ROWS:
-        parts.append(f"--rows {args.rows}")
-    return " ".join(parts)
+    defaults = {"skip_real_app": False, "repeat": DEFAULT_REPEAT, "warmup": DEFAULT_WARMUP}
+    defaults |= {"files": DEFAULT_FILES, "rows": handoff.DEFAULT_ROWS}
+    return command_line(REPRODUCE, args, defaults)
 
 
 def fill(text: str) -> str:

@@ -39,7 +39,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from benchlib import find_grove, grove_python, write_section
+from benchlib import command_line, find_grove, grove_python, write_section
 
 # bench/ is on sys.path when this file runs as a script (ruff: src includes "bench").
 from list_latency import (
@@ -297,16 +297,8 @@ def verdict(cases: Sequence[Case]) -> str:
 
 def reproduce_command(args: argparse.Namespace) -> str:
     """The command line that reproduces this run (defaults left out)."""
-    parts = [REPRODUCE]
-    if args.repeat != DEFAULT_REPEAT:
-        parts.append(f"--repeat {args.repeat}")
-    if args.warmup != DEFAULT_WARMUP:
-        parts.append(f"--warmup {args.warmup}")
-    if args.files != DEFAULT_FILES:
-        parts.append(f"--files {args.files}")
-    if args.no_bytecode_cache:
-        parts.append("--no-bytecode-cache")
-    return " ".join(parts)
+    defaults = {"repeat": DEFAULT_REPEAT, "warmup": DEFAULT_WARMUP, "files": DEFAULT_FILES}
+    return command_line(REPRODUCE, args, defaults | {"no_bytecode_cache": False})
 
 
 def section(
