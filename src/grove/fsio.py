@@ -29,7 +29,10 @@ def write_atomic(path: Path, text: str, mode: int | None = None) -> None:
             mode = path.lstat().st_mode & 0o7777 if not path.is_symlink() else 0o644
         except FileNotFoundError:
             mode = 0o644
-    fd, tmp = _new_temp(path)
+    # As tempfile.mkstemp makes one (0600, unguessable, exclusive, never through a link),
+    # without importing tempfile and random.
+    tmp = path.parent / _temp_name(path.name)
+    fd = os.open(tmp, _NEW_FILE, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
@@ -43,12 +46,12 @@ def write_atomic(path: Path, text: str, mode: int | None = None) -> None:
         raise
 
 
-def _new_temp(path: Path) -> tuple[int, Path]:
-    """A new 0600 file beside path, as tempfile.mkstemp makes one (an unguessable name,
-    created exclusively, never through a link), without importing tempfile and random."""
-    tmp = path.parent / f".{path.name}.{os.urandom(8).hex()}.grove-tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    return os.open(tmp, flags, 0o600), tmp
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _temp_name(name: str) -> str:
+    """An unguessable name beside `name`, for a file or link about to replace it."""
+    return f".{name}.{os.getpid()}.{os.urandom(4).hex()}.grove-tmp"
 
 
 def replace_symlink(link: Path, target: str) -> None:
@@ -341,13 +344,8 @@ def write_inside(
             raise _refuse(root, _parts(relative), len(_parts(relative)) - 1)
         if mode is None:
             mode = stat.S_IMODE(current.st_mode) if current is not None else 0o644
-        tmp = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.grove-tmp"
-        fd = os.open(
-            tmp,
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-            mode,
-            dir_fd=folder,
-        )
+        tmp = _temp_name(name)
+        fd = os.open(tmp, _NEW_FILE, mode, dir_fd=folder)
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
                 handle.write(text)
@@ -364,7 +362,7 @@ def write_inside(
 def link_inside(root: Path, relative: str, target: str) -> None:
     """Point root/relative at target atomically; the folders on the way must be real."""
     with _folder_of(root, relative, True) as (folder, name):
-        tmp = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.grove-tmp"
+        tmp = _temp_name(name)
         os.symlink(target, tmp, dir_fd=folder)
         try:
             os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
