@@ -4,7 +4,9 @@ docs/benchmarks.md without touching the others."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -102,3 +104,23 @@ def command_line(base: str, args: Any, defaults: Mapping[str, object]) -> str:
         flag = "--" + dest.replace("_", "-")
         parts.append(flag if value is True else f"{flag} {value}")
     return " ".join(parts)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_range(count: int, taken: set[int], rng: random.Random) -> int:
+    """A base port such that base .. base+count-1 are all free (and not in taken)."""
+    for _ in range(500):
+        base = rng.randrange(20000, 60000 - count)
+        ports = range(base, base + count)
+        if not taken.intersection(ports) and all(port_free(p) for p in ports):
+            taken.update(ports)
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports found")

@@ -44,7 +44,6 @@ import platform
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,7 +55,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchlib import command_line, cpu_description, find_grove, grove_python, write_section
+from benchlib import (
+    command_line,
+    cpu_description,
+    find_grove,
+    free_port_range,
+    grove_python,
+    write_section,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -381,26 +387,6 @@ def find_pg_bin(explicit: str | None) -> Path:
         if all((folder / name).exists() for name in needed):
             return folder
     sys.exit("PostgreSQL's programs (initdb, pg_ctl, psql) not found: pass --pg-bin")
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_range(count: int, taken: set[int], rng: random.Random) -> int:
-    """A base port such that base .. base+count-1 are all free (and not in taken)."""
-    for _ in range(500):
-        base = rng.randrange(20000, 60000 - count)
-        ports = range(base, base + count)
-        if not taken.intersection(ports) and all(port_free(p) for p in ports):
-            taken.update(ports)
-            return base
-    raise RuntimeError(f"no {count} consecutive free ports found")
 
 
 # ---------------------------------------------------------------- fixture

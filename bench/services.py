@@ -33,7 +33,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,7 +41,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchlib import cpu_description, find_grove, write_section
+from benchlib import cpu_description, find_grove, port_free, write_section
 
 HEADING = "## A warm dev server: grove take with the service up vs a cold start"
 MODULES = 2000
@@ -72,18 +71,9 @@ def module_source(i: int) -> str:
 
 def free_base(span: int) -> int:
     for base in range(42000, 60000, span):
-        if all(_free(base + k) for k in range(span)):
+        if all(port_free(base + k) for k in range(span)):
             return base
     raise SystemExit("no free port range")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def first_200(port: int, deadline: float = 60.0) -> float:

@@ -58,7 +58,14 @@ from pathlib import Path
 from typing import Any
 
 import handoff
-from benchlib import command_line, cpu_description, find_grove, grove_python, write_section
+from benchlib import (
+    command_line,
+    cpu_description,
+    find_grove,
+    free_port_range,
+    grove_python,
+    write_section,
+)
 
 # bench/ is on sys.path when this file runs as a script.
 from list_latency import build_repo, hermetic_env, p90, run, worktrees, write_tree
@@ -525,7 +532,7 @@ def synthetic(args: argparse.Namespace, grove: Path, tmp: Path) -> dict[str, Any
     parent.mkdir()
     log(f"synthetic fixture ({args.files} files) in {parent}")
     repo, size = build_repo(parent, env, args.files)
-    base = handoff.free_port_range(SLOTS, set(), random.Random())
+    base = free_port_range(SLOTS, set(), random.Random())
     (repo / "grove.toml").write_text(
         f"[grove]\nslots = {SLOTS}\n\n[ports]\nPORT = {base}\n", encoding="utf-8"
     )
