@@ -163,12 +163,12 @@ def run(grove: Grove) -> ListResult:
     # Every slot's git status runs at once; each row's own reading then runs in turn.
     found = dict(zip((s.n for s in present), git.statuses([s.path for s in present]), strict=True))
     rows = [_row(grove, slot, found.get(slot.n)) for slot in layout.slots]
-    every_port = [p for row in rows for p in grove.config.ports_for(row.slot).values()]
-    listening = processes.listening(every_port)
+    table = {row.slot: grove.config.ports_for(row.slot) for row in rows}
+    listening = processes.listening([p for ports in table.values() for p in ports.values()])
     for row in rows:
         row.ports = {
             name: {"port": port, "listening": port in listening}
-            for name, port in grove.config.ports_for(row.slot).items()
+            for name, port in table[row.slot].items()
         }
     has_services = any(row.services for row in rows)
     return ListResult(rows, grove.config.slots, grove.config.database is not None, has_services)
