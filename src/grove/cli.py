@@ -253,6 +253,16 @@ def run(argv: list[str]) -> int:
     if answer is not None:
         print(answer)
         return 0
+    if argv[:1] == ["env"]:
+        from grove.state import envcache
+
+        cached = envcache.lookup(argv)
+        if cached is not None:
+            envcache.emit(cached)
+            return 0
+    import time
+
+    started_ns = time.time_ns()
     from grove import arguments
 
     args = arguments.parse(argv)
@@ -265,7 +275,24 @@ def run(argv: list[str]) -> int:
         _emit_json(result.as_json())
     else:
         _emit(result.as_text(), sys.stdout)
+    if args.command == "env" and getattr(result, "inputs", None):
+        _remember_env(argv, result, args.json, started_ns)
     return code
+
+
+def _remember_env(argv: list[str], result: Any, as_json: bool, started_ns: int) -> None:
+    """Keep env's answer, exactly as it was just written, for the next identical call."""
+    from grove import output
+    from grove.state import envcache
+
+    if as_json:
+        stdout, stderr = output.to_json(result.as_json()), ""
+    else:
+        stdout = output.safe(result.render())
+        stderr = output.narration(result.note()) if result.note() else ""
+    if stdout:
+        stdout += "\n"
+    envcache.store(result.state_dir, argv, result.inputs, (stdout, stderr), started_ns)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -333,11 +333,12 @@ def read_inside(root: Path, relative: str) -> bytes | None:
 
 
 def write_inside(
-    root: Path, relative: str, text: str, mode: int | None, make_parents: bool = False
+    root: Path, relative: str, text: str | bytes, mode: int | None, make_parents: bool = False
 ) -> None:
     """Write root/relative atomically (temp file, fsync, rename), all relative to the
     folder's descriptor. Refuses when the file itself is a link: grove writes a slot's own
-    file, never a link's target. mode None keeps the file's mode (0644 for a new one)."""
+    file, never a link's target. mode None keeps the file's mode (0644 for a new one).
+    Text is written as UTF-8; bytes as they are."""
     with _folder_of(root, relative, make_parents) as (folder, name):
         current = _lstat_at(folder, name)
         if current is not None and stat.S_ISLNK(current.st_mode):
@@ -346,9 +347,10 @@ def write_inside(
             mode = stat.S_IMODE(current.st_mode) if current is not None else 0o644
         tmp = _temp_name(name)
         fd = os.open(tmp, _NEW_FILE, mode, dir_fd=folder)
+        data = text.encode("utf-8") if isinstance(text, str) else text
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
                 handle.flush()
                 os.fchmod(handle.fileno(), mode)  # the umask must not widen or narrow it
                 os.fsync(handle.fileno())

@@ -33,7 +33,12 @@ def _escape(found: re.Match[str]) -> str:
 
 def narrate(message: str) -> None:
     """Progress and logs: always stderr, so stdout stays the answer."""
-    print(f"grove: {safe(message)}", file=sys.stderr, flush=True)
+    print(narration(message), end="", file=sys.stderr, flush=True)
+
+
+def narration(message: str) -> str:
+    """The line narrate writes."""
+    return f"grove: {safe(message)}\n"
 
 
 def to_json(data: dict[str, Any]) -> str:

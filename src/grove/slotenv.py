@@ -59,6 +59,55 @@ def slot_env(grove: Grove, n: int) -> dict[str, str]:
     return envfile.merge(layers)
 
 
+def read_inputs(grove: Grove, n: int) -> list[tuple[Path, str]]:
+    """Every file and folder that slot n's environment (and finding the repository, its
+    config and the slot) was computed from, for the answer cache in state/envcache: each
+    with how a change shows, its content (CONTENT) or only what it is (IDENTITY, for
+    folders whose entries come and go while an agent works). A new read in open_grove,
+    managed_values or slot_env must be added here; tests/test_env_cache.py checks that a
+    change to each one is seen."""
+    from grove.config import CONFIG_NAME, ENVRC
+    from grove.dbtarget import cluster_password_path
+    from grove.state.envcache import CONTENT, IDENTITY
+
+    common, slot = grove.common_dir, grove.slot_path(n)
+    found: list[tuple[Path, str]] = [
+        # finding the repository and the slot: git's `.git` file or folder, the worktrees it
+        # registered and where each one is, and the folders themselves
+        (grove.here / ".git", _git_entry(grove.here)),
+        (grove.here, IDENTITY),
+        (grove.main, IDENTITY),
+        (slot, IDENTITY),
+        (slot / ".git", _git_entry(slot)),
+        (common / "worktrees", CONTENT),
+        # the config, checked against main's files and git's index (files git tracks)
+        (grove.main / CONFIG_NAME, CONTENT),
+        (common / "index", CONTENT),
+        (grove.main / ENVRC, CONTENT),
+        # grove's own records: the adopted slots, the database password
+        (grove.state_dir, IDENTITY),
+        (grove.state_dir / "registry.json", CONTENT),
+        (cluster_password_path(grove), CONTENT),
+    ]
+    try:
+        registered = sorted(p.name for p in (common / "worktrees").iterdir())
+    except OSError:
+        registered = []
+    found += [(common / "worktrees" / name / "gitdir", CONTENT) for name in registered]
+    names = (*grove.config.shared, *grove.config.local_files)
+    found += [(grove.main / name, CONTENT) for name in names]
+    found += [(slot / name, CONTENT) for name in names]
+    return found
+
+
+def _git_entry(worktree: Path) -> str:
+    """main's `.git` is a folder whose entries change with every git command there (its
+    lock files): what it is matters. A worktree's is a file naming its git dir."""
+    from grove.state.envcache import CONTENT, IDENTITY
+
+    return IDENTITY if (worktree / ".git").is_dir() else CONTENT
+
+
 # Variables that decide which program runs, what it loads before its own code, whose
 # account and config it uses, or how a shell parses: the environment of every process grove
 # starts takes them from the user's environment only, never from an env file. Any slot can

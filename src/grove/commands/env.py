@@ -24,6 +24,10 @@ class EnvResult:
     ports: dict[str, int]
     fmt: str
     reveal: bool
+    # What the answer was computed from, for the answer cache (none with --reveal: a
+    # revealed value is never written to disk).
+    inputs: list[tuple[Path, str]]
+    state_dir: Path
 
     def shown(self) -> dict[str, str]:
         """Values grove writes are shown; the rest may be secrets, masked unless --reveal. A
@@ -45,16 +49,18 @@ class EnvResult:
         }
 
     def as_text(self) -> str:
+        note = self.note()
+        if note:
+            output.narrate(note)
+        return self.render()
+
+    def render(self) -> str:
+        """The answer in the asked format, without the note as_text writes to stderr."""
         if self.fmt == "json":
             return json.dumps(self.as_json(), indent=2)
         # dotenv and shell are read by `eval`, `source` and dotenv readers: a masked value
         # there would be taken for the value. Masked keys are left out, and stderr says so.
         masked = set(self.masked_keys())
-        if masked:
-            listed = ", ".join(sorted(masked))
-            output.narrate(
-                f"left out {len(masked)} masked value(s): {listed}; --reveal prints them"
-            )
         shown = {k: v for k, v in self.shown().items() if k not in masked}
         if self.fmt == "shell":
             return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in shown.items())
@@ -65,6 +71,13 @@ class EnvResult:
             except envfile.UnsafeValue:
                 lines.append(f"{key}={json.dumps(value)}")
         return "\n".join(lines)
+
+    def note(self) -> str:
+        """What the text formats say on stderr: the keys they leave out."""
+        masked = self.masked_keys()
+        if self.fmt == "json" or not masked:
+            return ""
+        return f"left out {len(masked)} masked value(s): {', '.join(masked)}; --reveal prints them"
 
 
 def _masked(value: str) -> str:
@@ -106,4 +119,6 @@ def run(grove: Grove, n: int | None, fmt: str, reveal: bool) -> EnvResult:
         for key, value in values.items()
         if env.get(key) == value and key != "PGPASSWORD" and not _carries_credentials(value)
     }
-    return EnvResult(n, slot.path, env, managed, grove.config.ports_for(n), fmt, reveal)
+    inputs = [] if reveal else slotenv.read_inputs(grove, n)
+    ports = grove.config.ports_for(n)
+    return EnvResult(n, slot.path, env, managed, ports, fmt, reveal, inputs, grove.state_dir)

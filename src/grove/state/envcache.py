@@ -1,0 +1,262 @@
+"""`grove env`'s answers, kept with the stats of every file they were computed from.
+
+Agents ask for a slot's environment on nearly every step, and computing it needs git, TOML,
+pathlib and the dotenv reader: 40-60 ms, four times the interpreter's own start. An answer
+here is reused only while nothing it was computed from changed: the same folder, the same
+arguments, the same git and grove variables, and for every input file the same inode, size,
+mtime and ctime (ctime cannot be set from user space, so any write changes it). A file
+changed within the last few seconds is never recorded (a second change within the same
+clock tick could otherwise look unchanged), and --reveal is never cached: no value that is
+masked on screen is ever written here.
+
+`lookup` is the fast path: it runs before anything else is imported, so it uses os and sys
+only (no pathlib, json or hashing module: each costs milliseconds to load) and answers None
+on anything unexpected, leaving the work to the normal path. `store` runs on that normal
+path, after a successful answer.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+MAGIC = b"grove-env-cache 1\n"
+FOLDER = "cache"  # under .git/grove
+SLOTS = 32  # answers kept per repository: the name is a hash of the question, modulo this
+MAX_BYTES = 1 << 20  # a bigger answer is computed each time rather than kept
+SETTLED_NS = 3_000_000_000  # a file younger than this may still change within its tick
+OFF = "GROVE_NO_CACHE"  # set (to anything) to compute every answer afresh
+# git's own lookup of the repository reads these; grove drops them before running git, but
+# a changed one still means "not the question that was answered".
+_ASKED_VARS = ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME")
+_ASKED_PREFIXES = ("GIT_", "GROVE_")
+
+# How an input is compared: every field that a write changes, or (for folders whose
+# entries come and go as an agent works, like the slot itself) only what the folder is.
+CONTENT = "c"
+IDENTITY = "i"
+
+
+def lookup(argv: Sequence[str]) -> tuple[str, str] | None:
+    """The recorded (stdout, stderr) of this exact `grove env` call, when still true."""
+    if OFF in os.environ:
+        return None
+    try:
+        return _lookup(list(argv))
+    except (OSError, ValueError, UnicodeError):
+        return None
+
+
+def _lookup(argv: list[str]) -> tuple[str, str] | None:
+    cwd = os.getcwd()
+    common = _common_dir(cwd)
+    if common is None:
+        return None
+    data = _read_own(os.path.join(common, "grove", FOLDER, _entry_name(cwd, argv)))
+    if data is None or not data.startswith(MAGIC):
+        return None
+    fields = data[len(MAGIC) :].split(b"\0")
+    question, inputs, answer = _split(fields)
+    if question != _question(cwd, argv):
+        return None
+    for i in range(0, len(inputs), 3):
+        path, how, recorded = inputs[i : i + 3]
+        if _signature(path, how.decode()) != recorded:
+            return None
+    stdout, stderr = answer
+    return stdout.decode("utf-8"), stderr.decode("utf-8")
+
+
+def store(
+    state_dir: Path,
+    argv: Sequence[str],
+    inputs: Sequence[tuple[Path, str]],
+    answer: tuple[str, str],
+    started_ns: int,
+) -> None:
+    """Record an answer computed from `inputs` (path, CONTENT or IDENTITY). Nothing is
+    recorded when an input changed since `started_ns` less the settling time, cannot be
+    read, or the answer is too big; a cache that cannot be written only costs time."""
+    import contextlib
+
+    from grove import fsio
+    from grove.errors import GroveError
+
+    if OFF in os.environ:
+        return
+    cwd = os.getcwd()
+    newest = 0
+    fields: list[bytes] = []
+    for path, how in inputs:
+        raw = os.fsencode(path)
+        signature = _signature(raw, how)
+        if signature is None:
+            return
+        for value in _times(raw):
+            newest = max(newest, value)
+        fields += [raw, how.encode(), signature]
+    if newest >= started_ns - SETTLED_NS:
+        return
+    said = [text.encode("utf-8") for text in answer]  # stdout, stderr
+    question = _question(cwd, list(argv))
+    body = b"\0".join([*question, str(len(inputs)).encode(), *fields, *said])
+    if any(b"\0" in text for text in said) or len(body) > MAX_BYTES:
+        return
+    name = f"{FOLDER}/{_entry_name(cwd, list(argv))}"
+    # Inside the state folder only: a link planted at cache/ is refused, not followed.
+    with contextlib.suppress(OSError, GroveError):
+        fsio.write_inside(state_dir, name, MAGIC + body, 0o600, make_parents=True)
+
+
+def _split(fields: list[bytes]) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    """question, inputs (path, how, signature triples), answer (stdout, stderr)."""
+    argc = int(fields[3])
+    question_end = 5 + argc
+    count = int(fields[question_end])
+    inputs_end = question_end + 1 + 3 * count
+    if len(fields) != inputs_end + 2:
+        raise ValueError("a damaged cache entry")
+    return fields[:question_end], fields[question_end + 1 : inputs_end], fields[inputs_end:]
+
+
+def _question(cwd: str, argv: list[str]) -> list[bytes]:
+    """Who asks, from where and how: user, folder (by name and by inode, so a folder swapped
+    in under the same name is another question), arguments and environment."""
+    here = os.stat(cwd)
+    asked = sorted(
+        f"{k}={v}"
+        for k, v in os.environ.items()
+        if k in _ASKED_VARS or k.startswith(_ASKED_PREFIXES)
+    )
+    return [
+        str(os.geteuid()).encode(),
+        os.fsencode(cwd),
+        f"{here.st_dev}:{here.st_ino}".encode(),
+        str(len(argv)).encode(),
+        *(os.fsencode(arg) for arg in argv),
+        f"{_fnv(chr(0).join(asked)):016x}".encode(),
+    ]
+
+
+def _fnv(text: str) -> int:
+    """FNV-1a, 64 bits. Not a secure hash: it only tells one environment from another
+    without writing the variables' values (a token can hide in GIT_CONFIG_PARAMETERS), and
+    hashlib's module costs more to load than this whole lookup."""
+    value = 0xCBF29CE484222325
+    for byte in text.encode("utf-8", "surrogateescape"):
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return value
+
+
+def _entry_name(cwd: str, argv: list[str]) -> str:
+    return f"env-{_fnv(cwd + chr(0) + chr(0).join(argv)) % SLOTS:02d}"
+
+
+def _signature(path: bytes, how: str) -> bytes | None:
+    """What a change to path would change. A link is compared as itself and as what it
+    points to. None when it cannot be looked at (a cache entry is then not made)."""
+    try:
+        own = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return b"-"
+    except OSError:
+        return None
+    parts = [_stat_text(own, how)]
+    if stat.S_ISLNK(own.st_mode):
+        try:
+            parts.append(_stat_text(os.stat(path), how))
+        except (FileNotFoundError, NotADirectoryError):
+            parts.append("-")
+        except OSError:
+            return None
+    return "|".join(parts).encode()
+
+
+def _stat_text(st: os.stat_result, how: str) -> str:
+    if how == IDENTITY:
+        return f"{st.st_dev}:{st.st_ino}:{stat.S_IFMT(st.st_mode)}"
+    return f"{st.st_dev}:{st.st_ino}:{st.st_mode}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+def _times(path: bytes) -> list[int]:
+    found = []
+    for look in (os.lstat, os.stat):
+        try:
+            st = look(path)
+        except OSError:
+            continue
+        found += [st.st_mtime_ns, st.st_ctime_ns]
+    return found
+
+
+def _common_dir(cwd: str) -> str | None:
+    """git's common dir for cwd, found as git finds it: the nearest `.git` above, a folder
+    (main) or a file naming the worktree's git dir, whose `commondir` names the shared one.
+    None for anything else; the normal path then asks git."""
+    folder = cwd
+    while True:
+        dot_git = os.path.join(folder, ".git")
+        try:
+            found = os.lstat(dot_git)
+        except FileNotFoundError:
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                return None
+            folder = parent
+            continue
+        if stat.S_ISDIR(found.st_mode):
+            return dot_git
+        if not stat.S_ISREG(found.st_mode):
+            return None
+        text = _read_small(dot_git)
+        if text is None or not text.startswith(b"gitdir: "):
+            return None
+        git_dir = os.path.join(folder, os.fsdecode(text[len(b"gitdir: ") :].strip()))
+        common = _read_small(os.path.join(git_dir, "commondir"))
+        if common is None:
+            return git_dir
+        return os.path.normpath(os.path.join(git_dir, os.fsdecode(common.strip())))
+
+
+def _read_small(path: str) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
+
+
+def _read_own(path: str) -> bytes | None:
+    """An entry's bytes, when it is a regular file of this user's (never through a link)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > MAX_BYTES:
+            return None
+        chunks = []
+        while chunk := os.read(fd, MAX_BYTES + 1):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def emit(answer: tuple[str, str]) -> None:
+    stdout, stderr = answer
+    if stderr:
+        sys.stderr.write(stderr)
+        sys.stderr.flush()
+    sys.stdout.write(stdout)
+    sys.stdout.flush()
