@@ -116,8 +116,8 @@ def _config_change(main_dir: Path) -> None:
 CHANGES: dict[str, Callable[[Path, Path], None]] = {
     "a key added to the shared file": lambda m, s: _append(m / ".env", "NEW_KEY=1\n"),
     "a user line in the slot's local file": lambda m, s: _append(s / ".env.local", "MINE=1\n"),
-    "the shared file rewritten, same size and mtime": lambda m, s: (
-        _rewrite_in_place_keeping_mtime(m / ".env")
+    "the shared file rewritten, same size and mtime": lambda m, s: _rewrite_in_place_keeping_mtime(
+        m / ".env"
     ),
     "the slot's link replaced by a file": lambda m, s: _replace_link_with_file(s),
     "grove.toml": lambda m, s: _config_change(m),
