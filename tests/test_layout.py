@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
         "grove.detect",
         "grove.proposal",
         "grove.secretscan",
+        "grove.injected",
     ),
     ("grove.state", "grove.slots", "grove.config", "grove.processes"),
     (

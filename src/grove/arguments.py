@@ -115,7 +115,13 @@ def _env_args(p: _Parser, common: _Parser) -> None:
 
 
 def _secrets_args(p: _Parser, common: _Parser) -> None:
-    p.add_argument("action", choices=("pull",))
+    p.add_argument(
+        "action",
+        choices=("pull", "check", "export"),
+        help="pull: rewrite the shared file from [secrets] pull; check: run [secrets] inject "
+        "and list its keys, masked; export: its values as shell `export` lines (for eval)",
+    )
+    p.add_argument("slot", nargs="?", type=_slot, help="check and export: slot (default: current)")
 
 
 def _exec_args(p: _Parser, common: _Parser) -> None:

@@ -79,6 +79,10 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
     if command == "secrets":
         from grove.commands import secrets
 
+        if args.action == "check":
+            return secrets.check(grove, args.slot), 0
+        if args.action == "export":
+            return secrets.export(grove, args.slot), 0
         return secrets.pull(grove, args.allow_unapproved), 0
     if command in ("exec", "compose", "shell"):
         return _dispatch_run(grove, args)

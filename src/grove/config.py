@@ -102,6 +102,10 @@ class SecurityConfig:
     production_aws_accounts: tuple[str, ...] = ()
     pull: str | None = None  # [secrets] pull: a command whose stdout is the new shared file
     pull_file: str | None = None  # which shared file it replaces (default: the first)
+    # [secrets] inject: a command whose stdout (dotenv) reaches exec, up and the session
+    # hook's commands in their process environment only, never a file (injected.py)
+    inject: str | None = None
+    inject_timeout: float = 30.0
 
 
 @record(frozen=True)
@@ -154,7 +158,7 @@ _SCHEMA: dict[str, set[str]] = {
     "switch": {"run"},
     "security": {"allow", "production_aws_accounts"},
     "services": set(),  # any service name; each entry is checked by _parse_services
-    "secrets": {"pull", "file"},
+    "secrets": {"pull", "file", "inject", "inject_timeout"},
     "database": {
         "engine",
         "mode",
@@ -460,12 +464,33 @@ def _parse_security(r: _Reader, data: dict[str, Any], shared: tuple[str, ...]) -
     pull_file = secrets.get("file")
     if pull_file is not None and pull_file not in shared:
         raise r.fail("[secrets] file", f"one of the shared files ({', '.join(shared)})", pull_file)
+    inject = secrets.get("inject")
     return SecurityConfig(
         allow=allow,
         production_aws_accounts=accounts,
         pull=None if pull is None else r.text(pull, "[secrets] pull"),
         pull_file=pull_file,
+        inject=None if inject is None else r.text(inject, "[secrets] inject"),
+        inject_timeout=_inject_timeout(r, secrets.get("inject_timeout", 30.0)),
     )
+
+
+MAX_INJECT_TIMEOUT = 600  # a secret manager answers in seconds; minutes is a hung login
+
+
+def _inject_timeout(r: _Reader, value: object) -> float:
+    # `0 < value` is false for TOML's nan, and inf fails the upper bound.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < value <= MAX_INJECT_TIMEOUT
+    ):
+        raise r.fail(
+            "[secrets] inject_timeout",
+            f"a number of seconds above 0, at most {MAX_INJECT_TIMEOUT}",
+            value,
+        )
+    return float(value)
 
 
 def _parse_rewrites(

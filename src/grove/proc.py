@@ -75,6 +75,34 @@ def run(
     return Completed(list(argv), proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_bounded(argv: Sequence[str], cwd: Path, timeout: float) -> Completed | None:
+    """Run a command to completion and capture its output as text, in memory only (no
+    temporary file: the output may be secrets). It leads its own process group, so a
+    timeout stops what it started too (a CLI's helper holding the pipe open); None then.
+    stdin is empty: a command waiting for a login prompt fails instead of hanging."""
+    child = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_group(child)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.communicate(timeout=STOP_GRACE)
+        return None
+    except BaseException:
+        stop_group(child)
+        raise
+    return Completed(list(argv), child.returncode, stdout, stderr)
+
+
 def run_all(
     argvs: Sequence[Sequence[str]], env: Mapping[str, str] | None = None
 ) -> list[Completed]:
@@ -167,7 +195,7 @@ def run_shell_step(
     return StepOutcome(command, returncode, list(tail), timed_out)
 
 
-def stop_group(child: subprocess.Popen[bytes]) -> int:
+def stop_group(child: subprocess.Popen[Any]) -> int:
     """SIGTERM the child's process group, SIGKILL it after a grace period."""
     import signal
 

@@ -14,7 +14,7 @@ COMMAND_HELP: dict[str, str] = {
     "list": "every slot: branch, state, ports, env",
     "peek": "what slot N is doing, read-only",
     "env": "the merged environment of slot N; `env approve`",
-    "secrets": "refresh the shared file from a manager",
+    "secrets": "a secret manager: pull, check, export",
     "exec": "run a command in slot N with its env",
     "compose": "docker compose for slot N",
     "shell": "$SHELL in slot N with its env",

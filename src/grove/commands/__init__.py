@@ -34,10 +34,16 @@ def run_in_slot(
 
     prepared = slotenv.prepare_command(grove, n, argv, usage)
     require_approved(grove, command, allow_unapproved)
+    injected: dict[str, str] = {}
+    if grove.config.security.inject is not None:
+        from grove import injected as manager
+
+        # In this process's memory only; a failing manager or a production value refuses.
+        injected = manager.for_slot(grove, prepared.slot)
     code = proc.run_owned(
         [prepared.program, *argv[1:]],
         prepared.path,
-        {**prepared.env, **(extra_env or {})},
+        {**prepared.env, **injected, **(extra_env or {})},
         sys.stderr.fileno() if json_output else None,
     )
     return CommandRun(prepared.slot, argv, code)

@@ -77,6 +77,9 @@ class SessionStartResult:
     written: bool = False  # False also when the file already had these exact lines
     ports: dict[str, int] = field(default_factory=dict)
     skipped: str | None = None  # why nothing was exported
+    # [secrets] inject: the file gets a line that asks grove for them before each command,
+    # never the values (grove.injected.shell_line)
+    injected: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +90,7 @@ class SessionStartResult:
             "exported": self.exported,
             "written": self.written,
             "skipped": self.skipped,
+            "injected": self.injected,
         }
 
     def as_text(self) -> str:
@@ -95,11 +99,17 @@ class SessionStartResult:
         if self.slot is None or not self.exported:
             return ""
         ports = ", ".join(f"{k}={v}" for k, v in self.ports.items())
+        secrets = (
+            " It also sees the secret manager's values ([secrets] inject), fetched for each "
+            "command and kept in memory: never write them to a file."
+            if self.injected
+            else ""
+        )
         return (
             f"grove: this session works in slot {self.slot} ({self.path}). Every Bash "
             f"command sees the slot's own ports and database ({ports}), so a plain "
-            "`npm start` uses them. Start the slot's servers with `grove up` (`grove logs "
-            "SERVICE`, `grove down`), not by hand."
+            f"`npm start` uses them.{secrets} Start the slot's servers with `grove up` "
+            "(`grove logs SERVICE`, `grove down`), not by hand."
         )
 
 
@@ -147,15 +157,23 @@ def _export_slot(result: SessionStartResult, env_file: Path, stdin_fd: int) -> N
         return
     slot = existing_slot(grove, n)
     values = shellenv.exported_values(grove, n)
+    # With [secrets] inject, the values are never written here (the file is on disk): a
+    # line asks grove for them each time the file is sourced, into the shell's memory.
+    injected = grove.config.security.inject is not None
+    if injected:
+        from grove.injected import shell_line
+
     text = "\n".join(
         [
             f"# >>> grove (slot {n}): its managed values, from `grove agents hook session-start`",
             *shellenv.export_lines(values),
+            *([shell_line(slot.path)] if injected else []),
             "# <<< grove",
         ]
     )
     result.slot, result.path = n, slot.path
     result.exported = list(values)
+    result.injected = injected
     result.ports = grove.config.ports_for(n)
     result.written = _append_once(env_file, text + "\n")
 

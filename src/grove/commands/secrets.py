@@ -199,3 +199,46 @@ def edit(grove: Grove, name: str | None) -> EditResult:
     change = _change_of(grove, chosen)
     approval.approve(grove, only=chosen)  # what you saved; another file's change is not yours
     return EditResult(target, change, grove.config.protect)
+
+
+def _require_inject(grove: Grove) -> None:
+    if grove.config.security.inject is None:
+        raise ConfigError(
+            f"{grove.config.path or grove.main / 'grove.toml'}: [secrets] inject is not set",
+            hint='e.g. [secrets] inject = "doppler secrets download --no-file --format env"',
+        )
+
+
+def check(grove: Grove, n: int | None) -> Any:
+    """grove secrets check [N]: run [secrets] inject and judge its values, in memory; list
+    the keys slot N gets, masked. `grove env` never runs the manager (it stays fast and its
+    answer may be cached on disk): this is where the injected keys are seen."""
+    from grove import injected
+
+    _require_inject(grove)
+    return injected.check(grove, grove.resolve_slot(n))
+
+
+@record
+class ExportResult:
+    """grove secrets export [N]: the injected values slot N's processes get, as `export`
+    lines for a shell's eval (the SessionStart hook's line). Printed, never written."""
+
+    slot: int
+    env: dict[str, str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"slot": self.slot, "env": self.env}
+
+    def as_text(self) -> str:
+        from grove.shellenv import export_lines
+
+        return "\n".join(export_lines(self.env))
+
+
+def export(grove: Grove, n: int | None) -> ExportResult:
+    from grove import injected
+
+    _require_inject(grove)
+    slot = grove.resolve_slot(n)
+    return ExportResult(slot, injected.for_slot(grove, slot))

@@ -141,14 +141,26 @@ def up(
     from grove.lifecycle.gate import require_approved
 
     require_approved(grove, f"grove up {n}", allow_unapproved)
+    existing_slot(grove, n)
+    injected = _injected(grove, n) if chosen else {}  # before the lock: it may take seconds
     with slot_lock(grove, n, "grove up"):
         existing_slot(grove, n)
         for spec in chosen:
-            result.services.append(_up_one(grove, n, spec))
+            result.services.append(_up_one(grove, n, spec, injected))
     return result
 
 
-def _up_one(grove: Grove, n: int, spec: ServiceSpec) -> ServiceState:
+def _injected(grove: Grove, n: int) -> dict[str, str]:
+    """[secrets] inject's values for the services' environment (memory only); a failing
+    manager or a production value raises, and nothing starts."""
+    if grove.config.security.inject is None:
+        return {}
+    from grove import injected
+
+    return injected.for_slot(grove, n)
+
+
+def _up_one(grove: Grove, n: int, spec: ServiceSpec, injected: dict[str, str]) -> ServiceState:
     port = port_of(grove, n, spec)
     current = state_of(grove, n, spec.name, port)
     if current.state == "up":
@@ -167,7 +179,7 @@ def _up_one(grove: Grove, n: int, spec: ServiceSpec) -> ServiceState:
     status_file.unlink(missing_ok=True)
     from grove import slotenv
 
-    env = slotenv.process_env(grove, n)
+    env = {**slotenv.process_env(grove, n), **injected}
     env["GROVE_SLOT"] = str(n)
     pid = proc.start_service(command, grove.slot_path(n), env, log, status_file)
     from grove.state.leases import process_start_time
@@ -298,9 +310,11 @@ def start(grove: Grove, n: int, names: list[str]) -> None:
     """Start these services again (after a reset), waiting for their ports. The approval
     check was made by the command that stopped them."""
     known = {spec.name for spec in grove.config.services}
+    chosen = specs(grove, [name for name in names if name in known])
+    injected = _injected(grove, n) if chosen else {}
     with slot_lock(grove, n, "restarting services"):
-        for spec in specs(grove, [name for name in names if name in known]):
-            _up_one(grove, n, spec)
+        for spec in chosen:
+            _up_one(grove, n, spec, injected)
 
 
 def log_tail(grove: Grove, n: int, name: str, lines: int) -> list[str]:
