@@ -42,6 +42,7 @@ NEVER = {
     "email",
     "http",
     "grove.detect",  # init's repository scan: a slot's environment needs only grove.values
+    "grove.injected",  # [secrets] inject: only commands that start a process run the manager
 }
 
 
@@ -105,12 +106,13 @@ def test_list_runs_one_git_status_per_slot_and_at_most_three_calls_besides(
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)["slots"]) == 3
     kinds = [subcommand(line) for line in calls]
-    # Finding the repository and listing the worktrees, then one status per slot, which
-    # tells branch, commit and changes at once. Whether the shared files are tracked is
-    # asked with ls-files only while main's index is too new to trust a cached answer.
+    # Listing the worktrees, then one status per slot, which tells branch, commit and
+    # changes at once (the repository is found from its `.git`, without git). Whether the
+    # shared files are tracked is asked with ls-files only while main's index is too new
+    # to trust a cached answer.
     if "ls-files" in kinds:
         kinds.remove("ls-files")
-    assert sorted(kinds) == sorted(["rev-parse", "worktree", *["status"] * 3]), calls
+    assert sorted(kinds) == sorted(["worktree", *["status"] * 3]), calls
 
 
 def test_take_of_a_warm_slot_runs_at_most_nine_git_calls(slots: Path, tmp_path: Path) -> None:

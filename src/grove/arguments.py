@@ -13,6 +13,12 @@ from grove.errors import UsageError
 if TYPE_CHECKING:
     from grove.lifecycle.holders import Caller
 
+# argparse passes each of its own strings through gettext, and gettext looks for catalog
+# files on disk at every call (importing locale to name them): 3 ms of each command.
+# CPython ships no catalog for them, so the answer is always the string itself.
+argparse._ = lambda message: message  # type: ignore[attr-defined]
+argparse.ngettext = lambda singular, plural, n: singular if n == 1 else plural  # type: ignore[attr-defined]
+
 
 class _Formatter(argparse.HelpFormatter):
     """argparse's formatter, measuring the terminal without shutil: argparse makes one for

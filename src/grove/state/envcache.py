@@ -98,8 +98,8 @@ def store(
         signature = _signature(raw, how)
         if signature is None:
             return
-        for value in _times(raw):
-            newest = max(newest, value)
+        if how == CONTENT:  # a folder's identity has no tick to race with
+            newest = max(newest, *_times(raw))
         fields += [raw, how.encode(), signature]
     if newest >= started_ns - SETTLED_NS:
         return
@@ -185,7 +185,7 @@ def _stat_text(st: os.stat_result, how: str) -> str:
 
 
 def _times(path: bytes) -> list[int]:
-    found = []
+    found = [0]
     for look in (os.lstat, os.stat):
         try:
             st = look(path)
