@@ -171,3 +171,23 @@ def test_env_imports_no_socket_or_hashing(slots: Path) -> None:
     """env reads files and one git call's answer: no port probe, no digest."""
     loaded = imported_by(slots, "env", "1", "--format", "json")
     assert sorted(loaded & {"socket", "hashlib", "hmac", "_hashlib", "shutil", "bz2"}) == []
+
+
+def test_programs_are_found_on_the_childs_path_before_the_fork(tmp_path: Path) -> None:
+    """proc starts git by its path (the child's own search costs one failed exec per PATH
+    folder while grove waits), found exactly as the child would find it."""
+    from grove import proc
+
+    first, second, empty = tmp_path / "first", tmp_path / "second", tmp_path / "empty"
+    for folder in (first, second, empty):
+        folder.mkdir()
+    (first / "tool").write_text("#!/bin/sh\n")  # not executable: skipped, as exec skips it
+    (empty / "tool").mkdir()  # a folder of that name: skipped
+    (second / "tool").write_text("#!/bin/sh\necho second\n")
+    (second / "tool").chmod(0o755)
+    path = os.pathsep.join([str(first), str(empty), str(second)])
+    assert proc._executable("tool", {"PATH": path}) == f"{second}/tool"
+    assert proc.run(["tool"], env={"PATH": path}).stdout == "second\n"
+    assert proc._executable("./tool", {"PATH": path}) is None  # a path: used as it is
+    assert proc._executable("tool", {"PATH": f".{os.pathsep}{second}"}) is None  # child's cwd
+    assert proc._executable("absent-tool", {"PATH": path}) is None
