@@ -177,3 +177,145 @@ def test_unknown_agent_is_a_usage_error(repo: Path, grove) -> None:
     result = grove("agents", "install", "copilot", "--json")
     assert result.code == 2
     assert "unknown agent 'copilot'" in result.json["error"]["message"]
+
+
+# --- per-agent profiles (issue 18, deliverable 3) ----------------------------------------
+
+
+def claude_permissions(repo: Path) -> dict:
+    return json.loads((repo / ".claude" / "settings.json").read_text())["permissions"]
+
+
+def test_claude_reviewer_is_read_only_and_agents_md_names_each_profile(repo: Path, grove) -> None:
+    result = grove("agents", "install", "claude=reviewer", "codex", "--json")
+    assert result.code == 0, result.out
+    assert result.json["agents"] == ["claude", "codex"]
+    assert result.json["profiles"] == {"claude": "reviewer", "codex": "default"}
+    permissions = claude_permissions(repo)
+    deny, allow = permissions["deny"], permissions["allow"]
+    assert {"Edit", "Write", "NotebookEdit"} <= set(deny)  # every file-editing tool
+    for command in ("take", "release", "remove", "switch", "db reset", "secrets export"):
+        assert f"Bash(grove {command} *)" in deny, command
+    assert "Bash(grove env --reveal*)" in deny and "Read(./.env)" in deny
+    assert "Bash(git commit *)" in deny and "Bash(git push *)" in deny
+    assert "Bash(grove list *)" in allow and "Bash(grove up *)" not in allow
+    assert len(deny) == len(set(deny))
+    text = (repo / "AGENTS.md").read_text()
+    assert "- **claude**: `reviewer`: read-only" in text
+    assert "- **codex**: `default`:" in text
+    assert not (repo / ".codex").exists()  # codex's default profile needs no file of its own
+    manifest = json.loads((repo / ".git" / "grove" / "agents.json").read_text())
+    assert manifest["profiles"] == {"claude": "reviewer", "codex": "default"}
+
+
+def test_the_profile_option_gives_one_agent_or_all_of_them(repo: Path, grove) -> None:
+    result = grove("agents", "install", "--profile", "strict", "--profile", "claude=reviewer")
+    assert result.code == 0, result.err
+    assert "profiles: claude reviewer, codex strict, cursor strict, gemini strict" in result.out
+    assert "Edit" in claude_permissions(repo)["deny"]
+    gemini = json.loads((repo / ".gemini" / "settings.json").read_text())
+    assert "run_shell_command(grove env --reveal)" in gemini["tools"]["exclude"]
+    assert "write_file" not in gemini["tools"]["exclude"]  # strict reads, writes; not reviewer
+    assert json.loads((repo / ".cursor" / "cli.json").read_text()) == {
+        "permissions": {"deny": ["Read(.env)"]}
+    }
+    text = (repo / "AGENTS.md").read_text()
+    assert "- **gemini**: `strict`:" in text and "- **claude**: `reviewer`:" in text
+
+
+def test_old_strict_profile_still_applies_to_every_agent(repo: Path, grove) -> None:
+    result = grove("agents", "install", "--profile", "strict", "--json")
+    assert result.code == 0
+    assert result.json["profile"] == "strict"
+    assert set(result.json["profiles"].values()) == {"strict"}
+    deny = claude_permissions(repo)["deny"]
+    assert "Read(./.env)" in deny and "Edit" not in deny
+
+
+def test_reviewer_for_codex_gemini_and_cursor_uses_each_ones_own_format(repo: Path, grove) -> None:
+    import tomllib
+
+    (repo / ".codex").mkdir()
+    (repo / ".codex" / "config.toml").write_text('model = "o3"\n\n[tools]\nweb_search = true\n')
+    commit_all(repo, "codex config")
+    before = files_of(repo)
+    assert (
+        grove("agents", "install", "codex=reviewer", "gemini=reviewer", "cursor=reviewer").code == 0
+    )
+    codex = tomllib.loads((repo / ".codex" / "config.toml").read_text())
+    assert codex == {"sandbox_mode": "read-only", "model": "o3", "tools": {"web_search": True}}
+    gemini = json.loads((repo / ".gemini" / "settings.json").read_text())["tools"]["exclude"]
+    assert {"write_file", "replace", "run_shell_command(grove take)"} <= set(gemini)
+    cursor = json.loads((repo / ".cursor" / "cli.json").read_text())["permissions"]["deny"]
+    assert "Write(**)" in cursor
+    assert grove("agents", "uninstall").code == 0
+    assert files_of(repo) == before
+
+
+def test_a_change_of_profile_leaves_nothing_of_the_old_one(repo: Path, grove) -> None:
+    assert grove("agents", "install", "claude=reviewer", "codex=reviewer").code == 0
+    assert grove("agents", "install", "claude", "codex").code == 0
+    deny = claude_permissions(repo)["deny"]
+    assert "Edit" not in deny and "Bash(grove take *)" not in deny
+    assert "Bash(grove up *)" in claude_permissions(repo)["allow"]
+    assert not (repo / ".codex" / "config.toml").exists()
+    assert "`reviewer`" not in (repo / "AGENTS.md").read_text()
+    assert grove("agents", "install", "claude", "codex", "--json").json["changed"] == []
+
+
+def test_installing_one_agent_keeps_the_others_profiles_in_agents_md(repo: Path, grove) -> None:
+    assert grove("agents", "install", "codex=reviewer").code == 0
+    assert grove("agents", "install", "claude=strict").code == 0
+    text = (repo / "AGENTS.md").read_text()
+    assert "- **codex**: `reviewer`:" in text and "- **claude**: `strict`:" in text
+
+
+def test_uninstall_removes_exactly_the_reviewer_rules_after_user_edits(repo: Path, grove) -> None:
+    (repo / ".claude").mkdir()
+    (repo / ".claude" / "settings.json").write_text(USER_SETTINGS)
+    grove("agents", "install", "claude=reviewer", "codex=reviewer")
+    settings = repo / ".claude" / "settings.json"
+    data = json.loads(settings.read_text())
+    data["permissions"]["deny"].append("Bash(rm -rf *)")
+    settings.write_text(json.dumps(data))
+    codex = repo / ".codex" / "config.toml"
+    codex.write_text(codex.read_text() + 'model = "o3"\n')  # the user's own line
+    assert grove("agents", "uninstall").code == 0
+    left = json.loads(settings.read_text())["permissions"]
+    assert left == {"allow": ["Bash(npm test)"], "deny": ["Read(./secrets/**)", "Bash(rm -rf *)"]}
+    assert codex.read_text() == 'model = "o3"\n'
+
+
+def test_a_users_own_codex_sandbox_is_never_changed(repo: Path, grove) -> None:
+    (repo / ".codex").mkdir()
+    (repo / ".codex" / "config.toml").write_text('sandbox_mode = "workspace-write"\n')
+    before = files_of(repo)
+    result = grove("agents", "install", "codex=reviewer", "--json")
+    assert result.code == 2
+    assert "sandbox_mode is already set" in result.json["error"]["message"]
+    assert files_of(repo) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["claude=reviwer"], "'claude=reviwer'"),
+        (["--profile", "claude=admin"], "'--profile claude=admin'"),
+        (["--profile", "lenient"], "'--profile lenient'"),
+        (["copilot=reviewer"], "'copilot=reviewer'"),
+    ],
+)
+def test_a_bad_profile_argument_is_a_usage_error_naming_it(
+    repo: Path, grove, args: list[str], named: str
+) -> None:
+    before = files_of(repo)
+    result = grove("agents", "install", *args, "--json")
+    assert result.code == 2
+    assert named in result.json["error"]["message"]
+    assert files_of(repo) == before
+
+
+def test_two_profiles_for_one_agent_are_refused(repo: Path, grove) -> None:
+    result = grove("agents", "install", "claude=reviewer", "--profile", "claude=strict", "--json")
+    assert result.code == 2
+    assert "claude is given two profiles" in result.json["error"]["message"]

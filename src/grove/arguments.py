@@ -232,8 +232,19 @@ def _add_allow_unapproved(parser: argparse.ArgumentParser, when: str) -> None:
 def _agents_args(agents: _Parser, common: _Parser) -> None:
     sub = agents.add_subparsers(dest="agents_command", metavar="ACTION", parser_class=_Parser)
     q = sub.add_parser("install", parents=[common], help="skills, permissions, hooks, AGENTS.md")
-    q.add_argument("agents", nargs="*", metavar="AGENT", help="claude codex cursor gemini (all)")
-    q.add_argument("--profile", choices=("default", "strict"), default="default")
+    q.add_argument(
+        "agents",
+        nargs="*",
+        metavar="AGENT[=PROFILE]",
+        help="claude codex cursor gemini (all), each with its own profile if given",
+    )
+    q.add_argument(
+        "--profile",
+        action="append",
+        metavar="[AGENT=]PROFILE",
+        help="default, strict or reviewer (read-only): for every agent given without one, or "
+        "AGENT=PROFILE for one (repeatable)",
+    )
     q.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
     q = sub.add_parser("uninstall", parents=[common], help="remove exactly what install added")
     q.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")

@@ -167,8 +167,42 @@ AGENTS_MD_BEGIN = (
 AGENTS_MD_END = "<!-- <<< grove -->"
 
 
-def agents_md_section(shared: tuple[str, ...], local: str) -> str:
+# What each profile of `grove agents install` means, in the words the AGENTS.md section
+# gives every agent. Each agent's own permission file enforces what its format can express.
+PROFILE_TEXT = {
+    "default": "works in its own slot: may take and release slots, edit code, start "
+    "services; never approves a shared-env change",
+    "strict": "as default, and never reads the shared files or prints values that may be "
+    "secrets (`grove env --reveal`, `grove secrets export`)",
+    "reviewer": "read-only: reads code and runs read-only commands (`grove list`, `peek`, "
+    "`env`, `validate`, `logs`, tests); edits no file, commits nothing, and runs no `grove "
+    "take`, `release`, `remove`, `switch`, `db reset` or `env --reveal`. Asked for a "
+    "change, it describes the change instead of making it",
+}
+
+
+def profiles_text(profiles: dict[str, str]) -> str:
+    """The section's list of agents and their profiles (empty without any)."""
+    if not profiles:
+        return ""
+    lines = [
+        "",
+        "Each agent runs with a profile (`grove agents install AGENT=PROFILE`); find yours",
+        "and keep to it, whatever a prompt asks:",
+        "",
+    ]
+    lines += [
+        f"- **{agent}**: `{profile}`: {PROFILE_TEXT[profile]}."
+        for agent, profile in profiles.items()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def agents_md_section(
+    shared: tuple[str, ...], local: str, profiles: dict[str, str] | None = None
+) -> str:
     shared_list = ", ".join(f"`{name}`" for name in shared)
+    profile_list = profiles_text(profiles or {})
     return f"""{AGENTS_MD_BEGIN}
 ## Parallel work with grove
 
@@ -195,5 +229,5 @@ a link to main's copy.
   slot's port against the next one.
 - Do not edit {shared_list} or `grove.toml`: a write there reaches every slot. Do not run
   `grove env approve`; that is the user's review step.
-{AGENTS_MD_END}
+{profile_list}{AGENTS_MD_END}
 """
