@@ -565,6 +565,13 @@ def synthetic(args: argparse.Namespace, grove: Path, tmp: Path) -> dict[str, Any
             repo,
             env,
         ),
+        command_case(
+            "env-computed",
+            "`grove env 1 --format json`, computed (`GROVE_NO_CACHE=1`)",
+            [str(grove), "env", "1", "--format", "json"],
+            repo,
+            {**env, "GROVE_NO_CACHE": "1"},
+        ),
         sequence_case(
             "status",
             f"`git status` once per worktree, sequential ({len(paths)} runs)",
@@ -841,7 +848,10 @@ def section(
         f"variable on a free high range ({syn['port_base']}+), 9 slots made with `grove "
         "create` (10 worktrees with main), hermetic git config and home, every index "
         "refreshed by one `git status` before timing. `grove validate --all --json` "
-        f"answered `ok: {str(syn['validate_ok']).lower()}` before timing."
+        f"answered `ok: {str(syn['validate_ok']).lower()}` before timing. `grove env` "
+        "answers from its cache (an answer kept with the stats of every file it was "
+        "computed from) once the warm-up has kept one; the same call computed afresh "
+        "(`GROVE_NO_CACHE=1`) is timed too, for comparison."
     )
     take_text = (
         "Take: slot 1 starts detached at main's HEAD. The baseline is `git switch -c B2 "

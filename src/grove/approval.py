@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 import stat
 import time
 from collections.abc import Mapping
@@ -204,6 +203,8 @@ def _key_for_writing(grove: Grove) -> tuple[bytes, bool]:
         key = _read_key(path, _key_repair(grove))
         if key is not None:
             return key, False
+        import secrets  # here: it loads base64 and random, and only a first approval needs it
+
         key = secrets.token_bytes(KEY_BYTES)
         fsio.write_atomic(path, key.hex() + "\n", mode=0o600)
     return key, True
