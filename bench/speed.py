@@ -277,7 +277,7 @@ _bench_atexit.register(_bench_dump)
 
 PROBES = (
     *handoff.PROBES,
-    "grove.approval:require_approved",
+    "grove.lifecycle.gate:require_approved",
     "grove.lifecycle.create:record_task_branch",
     "grove.lifecycle.create:converge_main",
     "grove.steps:run_setup",
@@ -299,7 +299,7 @@ PROBES = (
 )
 LABELS = {
     **handoff.LABELS,
-    "grove.approval:require_approved": "shared files approved?",
+    "grove.lifecycle.gate:require_approved": "shared files approved?",
     "grove.lifecycle.create:record_task_branch": "record the task's branch",
     "grove.lifecycle.create:converge_main": "converge main",
     "grove.steps:run_setup": "finish setup (nothing pending?)",
