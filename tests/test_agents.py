@@ -189,6 +189,9 @@ def claude_permissions(repo: Path) -> dict:
 def test_claude_reviewer_is_read_only_and_agents_md_names_each_profile(repo: Path, grove) -> None:
     result = grove("agents", "install", "claude=reviewer", "codex", "--json")
     assert result.code == 0, result.out
+    assert set(result.json) == {
+        "action", "agents", "profile", "profiles", "dry_run", "changed", "unchanged", "notes"
+    }  # fmt: skip
     assert result.json["agents"] == ["claude", "codex"]
     assert result.json["profiles"] == {"claude": "reviewer", "codex": "default"}
     permissions = claude_permissions(repo)

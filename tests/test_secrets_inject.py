@@ -337,6 +337,7 @@ def test_env_never_runs_the_manager_and_check_shows_keys_masked(
 
     checked = grove("secrets", "check", "1", "--json")
     assert checked.code == 0, checked.out
+    assert set(checked.json) == {"slot", "command", "keys", "warnings"}
     keys = {k["key"]: k for k in checked.json["keys"]}
     assert list(keys) == ["INJECT_TOKEN", "API_KEY", "PORT", "PATH"]
     assert keys["PORT"]["overridden_by"] == "local file"
@@ -346,6 +347,11 @@ def test_env_never_runs_the_manager_and_check_shows_keys_masked(
     text = grove("secrets", "check", "1")
     assert "INJECT_TOKEN=" in text.out and token not in text.out
 
+    as_json = grove("secrets", "export", "1", "--json")
+    assert as_json.json == {
+        "slot": 1,
+        "env": {"INJECT_TOKEN": token, "API_KEY": "from_the_manager"},
+    }
     exported = grove("secrets", "export", "1")
     assert exported.code == 0
     assert f"export INJECT_TOKEN='{token}'" in exported.out
