@@ -194,6 +194,12 @@ def _take_args(p: _Parser, common: _Parser) -> None:
         action="store_true",
         help="take the worktree you stand in, adopting it as a slot if another tool made it",
     )
+    p.add_argument(
+        "--claim",
+        action="store_true",
+        help="first claim --branch on the git remote ([team] remote, else origin); "
+        "with [team] in grove.toml every take with --branch does",
+    )
 
 
 def _release_args(p: _Parser, common: _Parser) -> None:
@@ -280,6 +286,19 @@ def _db_args(db: _Parser, common: _Parser) -> None:
     q.add_argument("--yes", action="store_true", help="yes, delete its data")
 
 
+def _claims_args(claims: _Parser, common: _Parser) -> None:
+    sub = claims.add_subparsers(dest="claims_command", metavar="ACTION", parser_class=_Parser)
+    sub.add_parser("list", parents=[common], help="the remote's claims (the default)")
+    q = sub.add_parser("renew", parents=[common], help="push a fresh expiry for a slot's claim")
+    q.add_argument("slots", nargs="*", type=_slot, help="slots (default: the current one)")
+    q.add_argument("--all", action="store_true", help="every slot holding a claim")
+    q = sub.add_parser("drop", parents=[common], help="end a claim a crashed take left behind")
+    q.add_argument("branch")
+    q.add_argument(
+        "--force", action="store_true", help="end another holder's claim that has not expired"
+    )
+
+
 ArgumentAdder = Callable[[_Parser, _Parser], None]
 
 # What adds each command's arguments (usage.COMMAND_HELP names and orders them).
@@ -304,6 +323,7 @@ ADDERS: dict[str, ArgumentAdder] = {
     "up": _up_args,
     "down": _down_args,
     "logs": _logs_args,
+    "claims": _claims_args,
 }
 DESCRIPTIONS = {
     "env": "grove env [N]: the merged environment of slot N. "
@@ -401,6 +421,8 @@ def refuse_ignored_flags(args: argparse.Namespace) -> None:
     """A flag the command would ignore is a usage error: whoever passed it expected it to
     do something. Checked before anything is opened, read or written."""
     command = f"db {args.db_command}" if args.command == "db" else args.command
+    if args.command == "claims" and args.claims_command is not None:
+        command = f"claims {args.claims_command}"
     ignored: str | None = None
     hint = f"`grove {command} --help` shows which options go together"
     if command == "release":
@@ -418,13 +440,17 @@ def refuse_ignored_flags(args: argparse.Namespace) -> None:
             ignored = "--from only applies with --reset (where the slot is detached)"
         elif args.allow_unapproved and not args.reset:
             ignored = "--allow-unapproved only applies with --reset (ending a lease runs nothing)"
+    elif command == "take" and args.claim and (args.here or not args.branch):
+        ignored = "--claim needs --branch (a claim is on a branch)"
+        if args.here:
+            ignored = "--claim cannot be combined with --here (a claim is made before a take)"
     elif command == "take" and args.here and (args.branch or args.start):
         flag = "--branch" if args.branch else "--from"
         ignored = (
             f"--here takes the worktree as it is checked out; it cannot be combined with {flag}"
         )
         hint = "check out the branch there first, then `grove take --here`"
-    elif command in ("refresh", "validate", "db status", "db start", "db stop"):
+    elif command in ("refresh", "validate", "db status", "db start", "db stop", "claims renew"):
         if args.all and args.slots:
             numbers = " ".join(str(n) for n in args.slots)
             ignored = f"--all cannot be combined with slot numbers ({numbers})"

@@ -105,6 +105,8 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
         return _dispatch_take(grove, args)
     if command in ("up", "down", "logs"):
         return _dispatch_services(grove, args)
+    if command == "claims":
+        return _dispatch_claims(grove, args)
     if command == "release":
         from grove.commands import release
 
@@ -131,7 +133,19 @@ def _dispatch_take(grove: Grove, args: argparse.Namespace) -> tuple[output.Resul
         pid=args.pid,
         here=args.here,
         allow_unapproved=args.allow_unapproved,
+        claim=args.claim,
     ), 0
+
+
+def _dispatch_claims(grove: Grove, args: argparse.Namespace) -> tuple[output.Result, int]:
+    from grove.commands import claims
+
+    if args.claims_command == "renew":
+        renewed = claims.renew(grove, args.slots, args.all)
+        return renewed, 1 if renewed.failed else 0
+    if args.claims_command == "drop":
+        return claims.drop(grove, args.branch, args.force), 0
+    return claims.run(grove), 0
 
 
 def _dispatch_agents(grove: Grove, args: argparse.Namespace) -> tuple[output.Result, int]:

@@ -109,6 +109,14 @@ class SecurityConfig:
 
 
 @record(frozen=True)
+class TeamConfig:
+    """[team]: claims on a git remote (refs/grove/claims/<branch>), shared by every machine."""
+
+    remote: str = "origin"  # a remote's name (or URL) that every machine pushes to
+    claim_ttl: float = 8 * 3600.0  # seconds a claim lives without a renewal
+
+
+@record(frozen=True)
 class Config:
     path: Path | None  # None when the repository has no grove.toml
     slots: int = 3
@@ -131,6 +139,7 @@ class Config:
     database: DatabaseConfig | None = None
     services: tuple[ServiceSpec, ...] = ()
     security: SecurityConfig = SecurityConfig()
+    team: TeamConfig | None = None  # [team]: take claims its branch on the remote
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -159,6 +168,7 @@ _SCHEMA: dict[str, set[str]] = {
     "security": {"allow", "production_aws_accounts"},
     "services": set(),  # any service name; each entry is checked by _parse_services
     "secrets": {"pull", "file", "inject", "inject_timeout"},
+    "team": {"remote", "claim_ttl"},
     "database": {
         "engine",
         "mode",
@@ -334,6 +344,7 @@ def parse(data: dict[str, Any], path: Path) -> Config:
         database=database,
         services=_parse_services(r, r.table(data, "services"), port_names),
         security=_parse_security(r, data, shared),
+        team=_parse_team(r, r.table(data, "team")) if "team" in data else None,
         raw=data,
     )
 
@@ -473,6 +484,44 @@ def _parse_security(r: _Reader, data: dict[str, Any], shared: tuple[str, ...]) -
         inject=None if inject is None else r.text(inject, "[secrets] inject"),
         inject_timeout=_inject_timeout(r, secrets.get("inject_timeout", 30.0)),
     )
+
+
+REMOTE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@:/+~-]*")
+DURATION = re.compile(r"(\d+)\s*([smhd])")
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_CLAIM_TTL = 1
+MAX_CLAIM_TTL = 30 * 86400  # a month: a claim nobody renews for longer is abandoned
+
+
+def _parse_team(r: _Reader, team: dict[str, Any]) -> TeamConfig:
+    remote = r.text(team.get("remote", "origin"), "[team] remote")
+    # Passed to git as an argument: a leading '-' would be read as an option.
+    if not REMOTE_NAME.fullmatch(remote):
+        raise r.fail(
+            "[team] remote",
+            "a git remote's name (like origin) or URL, not starting with '-', without spaces",
+            remote,
+        )
+    return TeamConfig(remote=remote, claim_ttl=parse_ttl(r, team.get("claim_ttl", "8h")))
+
+
+def parse_ttl(r: _Reader, value: object) -> float:
+    """[team] claim_ttl: seconds as a number, or text like "90s", "30m", "8h", "2d"."""
+    expected = (
+        f'a duration like "8h", "30m", "90s", "2d" or a number of seconds, from '
+        f"{MIN_CLAIM_TTL}s to {MAX_CLAIM_TTL // 86400}d"
+    )
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        found = DURATION.fullmatch(value.strip())
+        if found:
+            seconds = float(int(found.group(1)) * DURATION_UNITS[found.group(2)])
+    # `MIN <= seconds` is false for TOML's nan, and inf fails the upper bound.
+    if seconds is None or not MIN_CLAIM_TTL <= seconds <= MAX_CLAIM_TTL:
+        raise r.fail("[team] claim_ttl", expected, value)
+    return seconds
 
 
 MAX_INJECT_TIMEOUT = 600  # a secret manager answers in seconds; minutes is a hung login

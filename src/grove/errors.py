@@ -73,6 +73,18 @@ class NoFreeSlot(GroveError):
     code = "no-free-slot"
 
 
+class Claimed(GroveError):
+    """The branch's claim on the team's git remote is another holder's (or just changed)."""
+
+    code = "claimed"
+
+
+class RemoteUnreachable(GroveError):
+    """The team's git remote did not answer a claim's push or fetch."""
+
+    code = "remote-unreachable"
+
+
 class DatabaseError(GroveError):
     code = "database"
 

@@ -400,3 +400,119 @@ def discard_changes(path: Path) -> None:
     """Tracked changes and untracked files (never ignored ones) are thrown away."""
     _check(_git(path, "reset", "--hard", "--quiet"))
     _check(_git(path, "clean", "-fd", "--quiet"))
+
+
+# Claims (refs/grove/claims/<branch> on a remote): a push with an expected old value is a
+# compare-and-swap on the remote, and these are its pieces. Hooks are skipped (--no-verify):
+# a claim is no code, and a user's pre-push hook would run tests for it.
+
+EMPTY_TREE_SHA1 = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+def commit_message_only(repo: Path, message: str, when: float) -> str:
+    """A parentless commit of the empty tree holding message, written to the object store.
+    Its identity and dates are fixed here, so it works without user.name configured and the
+    same message at the same second is the same commit."""
+    stamp = f"@{int(when)} +0000"
+    env = proc.git_env(
+        {
+            "GIT_AUTHOR_NAME": "grove",
+            "GIT_AUTHOR_EMAIL": "grove@localhost",
+            "GIT_COMMITTER_NAME": "grove",
+            "GIT_COMMITTER_EMAIL": "grove@localhost",
+            "GIT_AUTHOR_DATE": stamp,
+            "GIT_COMMITTER_DATE": stamp,
+        }
+    )
+    argv = ["git", "-C", str(repo), "commit-tree", EMPTY_TREE_SHA1]
+    result = proc.run(argv, env=env, stdin=message)
+    if result.returncode != 0:
+        # A SHA-256 repository names the empty tree differently: ask it (rare, one more git).
+        tree = _check(_git(repo, "hash-object", "-t", "tree", "-w", "/dev/null")).strip()
+        result = proc.run([*argv[:-1], tree], env=env, stdin=message)
+    return _check(result).strip()
+
+
+@record(frozen=True)
+class PushOutcome:
+    """One ref's push: done, or rejected (the remote's value was not the expected one, or
+    it refused), or failed before any ref was judged (no such remote, no network)."""
+
+    done: bool
+    rejected: bool
+    reason: str  # git's short status ("stale info", "fetch first"), or its last error line
+
+
+def push_lease(
+    repo: Path, remote: str, ref: str, new: str | None, expected: str | None
+) -> PushOutcome:
+    """Set ref on remote to new (delete it with None) only if it is expected there now
+    (None: only if it does not exist). `--force-with-lease=REF:` with an empty value means
+    "must not exist"; the remote checks it under its ref lock, so of concurrent pushes with
+    the same expectation exactly one wins."""
+    lease = f"--force-with-lease={ref}:{expected or ''}"
+    spec = f"{new}:{ref}" if new is not None else f":{ref}"
+    argv = _argv(repo, ("push", "--porcelain", "--no-verify", lease, remote, spec), False)
+    result = proc.run(argv, env=proc.git_env())
+    for line in result.stdout.splitlines():
+        # --porcelain: "<flag>\t<from>:<to>\t<summary>"; the flag "!" is a rejection.
+        parts = line.split("\t")
+        if len(parts) >= 3 and parts[1].endswith(f":{ref}"):
+            summary = parts[2].strip()
+            if parts[0] == "!":
+                reason = summary[summary.find("(") + 1 : summary.rfind(")")] or summary
+                return PushOutcome(False, True, reason)
+            return PushOutcome(True, False, summary)
+    return PushOutcome(False, False, _last_error(result))
+
+
+def _last_error(result: proc.Completed) -> str:
+    """git's last "fatal:"/"error:" line, short: what went wrong without the whole dump."""
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    chosen = next(
+        (line for line in lines if line.startswith(("fatal:", "error:"))),
+        lines[-1] if lines else f"exit code {result.returncode}",
+    )
+    chosen = chosen.removeprefix("fatal: ").removeprefix("error: ")
+    return chosen if len(chosen) <= 200 else chosen[:197] + "..."
+
+
+def fetch_mirror(repo: Path, remote: str, pattern: str, mirror: str) -> str | None:
+    """Copy remote's refs matching `pattern/*` to local `mirror/*`, pruning mirrors the
+    remote no longer has; no tags, no FETCH_HEAD. None on success, else a short reason."""
+    refspec = f"+{pattern}/*:{mirror}/*"
+    args = ("fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head", remote, refspec)
+    result = _git(repo, *args)
+    return None if result.returncode == 0 else _last_error(result)
+
+
+@record(frozen=True)
+class RefMessage:
+    ref: str
+    sha: str
+    message: str
+
+
+def ref_messages(repo: Path, prefix: str) -> list[RefMessage]:
+    """Every ref under prefix, with the message of the commit it names. Each entry ends
+    with a token made up for this call, so nothing a message holds (a NUL, a line that
+    looks like the next entry) can break the parse."""
+    import os
+
+    token = os.urandom(12).hex()
+    fmt = f"%(refname)%00%(objectname)%00%(objecttype)%00%(contents)%00{token}%00"
+    out = _check(_git(repo, "for-each-ref", f"--format={fmt}", prefix, read_only=True))
+    found: list[RefMessage] = []
+    for entry in out.split(f"\0{token}\0\n"):
+        fields = entry.split("\0", 3)
+        if len(fields) == 4 and fields[2] == "commit":
+            found.append(RefMessage(fields[0], fields[1], fields[3]))
+    return found
+
+
+def set_ref(repo: Path, ref: str, sha: str | None) -> None:
+    """Point a local ref at sha, or delete it (None); no reflog entry is worth keeping."""
+    if sha is None:
+        _check(_git(repo, "update-ref", "-d", ref))
+    else:
+        _check(_git(repo, "update-ref", "--no-deref", ref, sha))

@@ -27,6 +27,7 @@ COMMAND_HELP: dict[str, str] = {
     "up": "start slot N's services in the background",
     "down": "stop slot N's services",
     "logs": "a service's log",
+    "claims": "the team's branch claims on the git remote",
 }
 
 OPTIONS = (

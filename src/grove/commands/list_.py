@@ -36,6 +36,7 @@ class SlotRow:
     lease: leases.Lease | None = None
     adopted: bool = False
     services: list[dict[str, Any]] = field(default_factory=list)
+    claimed_by: dict[str, Any] | None = None  # [team]: another holder's claim on the branch
 
     @property
     def where(self) -> str:
@@ -65,6 +66,7 @@ class SlotRow:
             "held": self.lease is not None,
             "lease": self.lease.as_json() if self.lease else None,
             "services": self.services,
+            "claimed_by": self.claimed_by,
         }
 
     def services_text(self) -> str:
@@ -94,6 +96,9 @@ class ListResult:
                 table_rows.append([f" {name}", "(missing)", *blanks[1:], row.where])
                 continue
             where = row.branch or f"({(row.head or '')[:8]})"
+            if row.claimed_by is not None:
+                who = f"{row.claimed_by['user']}@{row.claimed_by['host']}"
+                where += f" (claimed by {row.claimed_by['holder'] or who}, {who})"
             state = "dirty" if row.dirty else "clean"
             sync = ""
             if row.ahead is not None:
@@ -170,5 +175,23 @@ def run(grove: Grove) -> ListResult:
             name: {"port": port, "listening": port in listening}
             for name, port in table[row.slot].items()
         }
+    if grove.config.team is not None:
+        _mark_claimed(grove, rows)
     has_services = any(row.services for row in rows)
     return ListResult(rows, grove.config.slots, grove.config.database is not None, has_services)
+
+
+def _mark_claimed(grove: Grove, rows: list[SlotRow]) -> None:
+    """[team]: a slot whose branch another holder claims, from the claims as last fetched
+    (`grove claims`, and this clone's own takes): one local git call, no network, since
+    agents list at every step."""
+    import time
+
+    from grove.lifecycle import claims
+
+    others = claims.others_claims(grove)
+    now = time.time()
+    for row in rows:
+        claim = others.get(row.branch) if row.branch else None
+        if claim is not None:
+            row.claimed_by = claim.as_json(now)

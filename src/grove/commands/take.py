@@ -1,4 +1,5 @@
-"""grove take [--branch B] [--label L] [--pid P] [--here]: hand a warm slot to a new task."""
+"""grove take [--branch B [--claim]] [--label L] [--pid P] [--here]: hand a warm slot to a
+new task."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ def run(
     pid: int | None,
     here: bool,
     allow_unapproved: bool = False,
+    claim: bool = False,
 ) -> TakeResult:
     if here:
         return take.take_here(grove, label=label, pid=pid, allow_unapproved=allow_unapproved)
@@ -26,4 +28,5 @@ def run(
         label=label,
         pid=pid,
         allow_unapproved=allow_unapproved,
+        claim=claim,
     )

@@ -119,7 +119,24 @@ def refresh(
         with slot_lock(grove, n, "refresh"):
             existing_slot(grove, n)  # again under its lock: a remove may have run meanwhile
             _refresh_slot(grove, n, result, dry_run)
+        _renew_claim(grove, n, result)
     return result
+
+
+def _renew_claim(grove: Grove, n: int, result: RefreshResult) -> None:
+    """A refresh renews the slot's claim on the team's remote (claims.held_path); a remote
+    that does not answer is a note, never a failure."""
+    if not (grove.state_dir / "claims" / f"{n}.json").exists():
+        return  # no claim: no import, no process
+    from grove.lifecycle import claims
+
+    renewed = claims.renew_slot(grove, n, force=True)
+    if renewed is not None:
+        result.notes.append(
+            f"slot {n}: claim on {renewed['branch']} renewed"
+            if renewed["renewed"]
+            else f"slot {n}: claim on {renewed['branch']} not renewed: {renewed['reason']}"
+        )
 
 
 def _refresh_slot(grove: Grove, n: int, result: RefreshResult, dry_run: bool) -> None:

@@ -26,7 +26,10 @@ class ReleaseResult:
         return {"released": self.released, "reset": self.reset}
 
     def as_text(self) -> str:
-        lines = [f"released slot {r['slot']} ({r['label'] or 'unlabelled'})" for r in self.released]
+        lines = [
+            f"released slot {r['slot']} ({r['label'] or 'unlabelled'})" + _claim_text(r)
+            for r in self.released
+        ]
         if self.reset:
             lines.append(f"slot {self.reset['slot']} reset to {self.reset['head'][:12]}")
             if self.reset["discarded"]:
@@ -43,6 +46,11 @@ class ReleaseResult:
             for name, why in self.reset["restart_failed"].items():
                 lines.append(f"service {name} did not come back: {why}")
         return "\n".join(lines) or "nothing to release"
+
+
+def _claim_text(released: dict[str, Any]) -> str:
+    claim = released.get("claim")
+    return f"; claim on {claim['branch']} ended" if claim and claim["released"] else ""
 
 
 def reset_slot(grove: Grove, n: int, start: str | None, caller: Caller) -> dict[str, Any]:
@@ -200,4 +208,18 @@ def _end_leases(
                 check_not_held(grove, slot, caller, "releasing it")
             leases.end(grove.state_dir, slot)
             released.append({"slot": slot, "label": lease.label, "pid": lease.pid})
+    for entry in released:
+        _end_claim(grove, entry)
     return ReleaseResult(released)
+
+
+def _end_claim(grove: Grove, entry: dict[str, Any]) -> None:
+    """The slot's claim on the team's remote ends with its lease (after the grove lock:
+    the network is never waited for while other commands wait for the lock)."""
+    if not (grove.state_dir / "claims" / f"{entry['slot']}.json").exists():
+        return  # no claim: no import, no process
+    from grove.lifecycle import claims
+
+    ended = claims.end(grove, entry["slot"])
+    if ended is not None:
+        entry["claim"] = ended

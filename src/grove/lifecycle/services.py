@@ -132,6 +132,7 @@ def up(
 ) -> ServicesResult:
     chosen = specs(grove, names)
     result = ServicesResult("up")
+    _renew_claim(grove, n)
     # All already up: nothing starts, so no approval check and no lock (the fast path an
     # agent hits on every `grove up`). Anything to start is decided again under the lock.
     current = [state_of(grove, n, spec.name, port_of(grove, n, spec)) for spec in chosen]
@@ -148,6 +149,17 @@ def up(
         for spec in chosen:
             result.services.append(_up_one(grove, n, spec, injected))
     return result
+
+
+def _renew_claim(grove: Grove, n: int) -> None:
+    """The holder is at work: its claim on the team's remote is renewed when due (a
+    quarter of its lifetime since the last renewal), so most calls push nothing. Only a
+    slot with a claim (claims.held_path) imports anything; a failure is a line on stderr."""
+    if not (grove.state_dir / "claims" / f"{n}.json").exists():
+        return
+    from grove.lifecycle import claims
+
+    claims.renew_slot(grove, n)
 
 
 def _injected(grove: Grove, n: int) -> dict[str, str]:

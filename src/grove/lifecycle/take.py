@@ -36,6 +36,7 @@ class TakeResult:
     adopted: bool = False
     here: bool = False  # `take --here`: the caller already stands in the path
     main_database: dict[str, Any] | None = None  # what making main's database did, if it ran
+    claim: dict[str, Any] | None = None  # the branch's claim on the team's remote, if any
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +51,7 @@ class TakeResult:
             "synced": self.synced,
             "adopted": self.adopted,
             "main_database": self.main_database,
+            "claim": self.claim,
         }
 
     @classmethod
@@ -180,9 +182,32 @@ def take(
     pid: int | None,
     session: str | None = None,
     allow_unapproved: bool = False,
+    claim: bool = False,
 ) -> TakeResult:
     request = create.check_request(grove, None, branch, start)
     require_approved(grove, "grove take", allow_unapproved)
+    if request.branch is None or (grove.config.team is None and not claim):
+        return _take(grove, request, label, pid, session)
+    # [team] (or --claim): the branch is claimed on the remote before anything local
+    # changes, so a take that loses the race leaves this machine as it was.
+    from grove.lifecycle import claims
+
+    team = claims.team_remote(grove, claim)
+    assert team is not None
+    remote, ttl = team
+    held = claims.claim_for_take(grove, request.branch, label, remote, ttl=ttl)
+    try:
+        result = _take(grove, request, label, pid, session)
+    except BaseException:
+        claims.undo(grove, held)
+        raise
+    result.claim = claims.settle(grove, result.slot, held).claim.as_json(time.time())
+    return result
+
+
+def _take(
+    grove: Grove, request: create.Request, label: str, pid: int | None, session: str | None
+) -> TakeResult:
     template = create.prepare_database(grove)
     lease = leases.Lease.new(0, label, pid, session)
     with ExitStack() as held:
@@ -191,8 +216,8 @@ def take(
             grove = reread_registry(grove)
             n = _free_slot(grove, held)
             if n is not None:
-                if branch is not None and not request.new_branch:
-                    create.check_branch_free(grove, branch, allowed=grove.slot_path(n))
+                if request.branch is not None and not request.new_branch:
+                    create.check_branch_free(grove, request.branch, allowed=grove.slot_path(n))
                 leases.write(grove.state_dir, replace(_taking(lease), slot=n))
         try:
             if n is None:
