@@ -33,6 +33,7 @@ DEFAULT_REMOTE = "origin"
 DEFAULT_TTL = 8 * 3600.0
 MAX_FIELD = 100  # a label or host name longer than this is cut in the message
 ATTEMPTS = 3  # pushes one acquire tries while the claim changes hands under it
+FETCH_ATTEMPTS = 4
 NEVER = float("inf")
 
 
@@ -181,7 +182,7 @@ def _unreachable(remote: str, reason: str) -> RemoteUnreachable:
         f"cannot reach the git remote {remote!r} for claims: {reason}",
         hint="check the remote ([team] remote in grove.toml, `git remote -v`) and the network;"
         " without [team] and --claim, grove works on this machine alone",
-        details={"remote": remote},
+        details={"remote": remote, "reason": reason},
     )
 
 
@@ -224,7 +225,15 @@ def acquire(
             return Acquired(claim, expected)
         if not outcome.rejected:
             raise _unreachable(remote, outcome.reason)
-        current = fetch(repo, remote).get(branch)
+        try:
+            current = fetch(repo, remote).get(branch)
+        except RemoteUnreachable as exc:
+            # The push was judged, so the claim exists; only who holds it is unknown.
+            raise Claimed(
+                f"branch {branch!r} is claimed on {remote!r} ({outcome.reason}); "
+                f"grove could not read by whom: {exc.details.get('reason', exc.message)}",
+                hint="`grove claims` lists every claim",
+            ) from None
         if current is None:
             expected = None  # released meanwhile: try to create it again
             continue
@@ -276,10 +285,15 @@ def drop(repo: Path, remote: str, branch: str, sha: str) -> bool:
 
 
 def fetch(repo: Path, remote: str) -> dict[str, Claim]:
-    """The remote's claims now: fetched into the local mirror (one round trip), then read."""
-    failed = git.fetch_mirror(repo, remote, CLAIMS, MIRROR)
-    if failed is not None:
-        raise _unreachable(remote, failed)
+    """The remote's claims now: fetched into the local mirror (one round trip), then read.
+    Tried again briefly when it fails: two commands of one clone fetching at once can meet
+    on a mirror ref's lock."""
+    attempt = 0
+    while (failed := git.fetch_mirror(repo, remote, CLAIMS, MIRROR)) is not None:
+        attempt += 1
+        if "lock" not in failed or attempt == FETCH_ATTEMPTS:
+            raise _unreachable(remote, failed)
+        time.sleep(0.05 * attempt)
     return known(repo)
 
 
