@@ -189,7 +189,10 @@ def _mark_claimed(grove: Grove, rows: list[SlotRow]) -> None:
 
     from grove.lifecycle import claims
 
-    others = claims.others_claims(grove)
+    try:
+        others = claims.others_claims(grove)
+    except GitError:
+        return  # list only reads: a mirror git cannot read marks nothing
     now = time.time()
     for row in rows:
         claim = others.get(row.branch) if row.branch else None

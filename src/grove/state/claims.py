@@ -217,6 +217,7 @@ def acquire(
     that has expired, each a compare-and-swap. A live claim is refused, naming its holder."""
     ref = claim_ref(branch)
     expected: Claim | None = None
+    reason = ""
     for _ in range(ATTEMPTS):
         claim = _write(repo, branch, holder, None, since=now, now=now, ttl=ttl)
         outcome = git.push_lease(repo, remote, ref, claim.sha, expected.sha if expected else None)
@@ -225,6 +226,7 @@ def acquire(
             return Acquired(claim, expected)
         if not outcome.rejected:
             raise _unreachable(remote, outcome.reason)
+        reason = outcome.reason
         try:
             current = fetch(repo, remote).get(branch)
         except RemoteUnreachable as exc:
@@ -246,9 +248,12 @@ def acquire(
                 details={"claim": current.as_json(now)},
             )
         expected = current
+    # Rejected each time, though no claim of that name was there, or each time a different
+    # one: the claim changed hands under every try, or the remote refuses the ref itself
+    # (a claim on "a" keeps "a/b" from existing, as with branches).
     raise Claimed(
-        f"branch {branch!r}'s claim on {remote!r} changed hands while grove tried to take it",
-        hint="run the take again",
+        f"branch {branch!r} could not be claimed on {remote!r}: {reason}",
+        hint="run the take again; `grove claims` lists the claims (one on `a` blocks one on `a/b`)",
     )
 
 
