@@ -312,6 +312,26 @@ def test_an_unreachable_remote_is_a_clear_error_for_a_claim_only(team: Team, gro
     assert asked.json["error"]["code"] == "remote-unreachable"
 
 
+def test_a_remote_that_hangs_is_given_up_on_after_the_timeout(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grove import git as grove_git
+
+    git(team.main, "remote", "add", "slow", str(team.remote))
+    # For a remote on disk git runs the receiving end through the shell: this one never answers.
+    git(team.main, "config", "remote.slow.receivepack", "sleep 30 #")
+    git(team.main, "config", "remote.slow.uploadpack", "sleep 30 #")
+    monkeypatch.setattr(grove_git, "NETWORK_TIMEOUT", 0.5)
+    holder = claims.Holder("alice", "alice", "here")
+    started = time.monotonic()
+    with pytest.raises(RemoteUnreachable, match=r"'slow'.*no answer within 0.5s"):
+        claims.acquire(team.main, "slow", "task-a", holder, ttl=3600, now=time.time())
+    with pytest.raises(RemoteUnreachable, match="no answer"):
+        claims.fetch(team.main, "slow")
+    assert time.monotonic() - started < 10
+    assert team.claim_refs() == {}
+
+
 def test_a_remote_that_goes_away_never_fails_refresh_or_release(team: Team, grove) -> None:
     assert grove("take", "--branch", "task-a", "--label", "alice").code == 0
     git(team.main, "remote", "set-url", "origin", str(team.root / "gone.git"))

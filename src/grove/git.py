@@ -407,6 +407,17 @@ def discard_changes(path: Path) -> None:
 # a claim is no code, and a user's pre-push hook would run tests for it.
 
 EMPTY_TREE_SHA1 = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+# A remote that hangs (a dead network under ssh waits for TCP's own timeout, minutes) must
+# not hold grove for longer than this; its whole process group is stopped then.
+NETWORK_TIMEOUT = 20.0
+
+
+def _network(repo: Path, args: Sequence[str]) -> proc.Completed:
+    argv = _argv(repo, args, False)
+    done = proc.run_bounded(argv, repo, NETWORK_TIMEOUT, env=proc.git_env())
+    if done is None:
+        return proc.Completed(argv, -1, "", f"fatal: no answer within {NETWORK_TIMEOUT:g}s")
+    return done
 
 
 def commit_message_only(repo: Path, message: str, when: float) -> str:
@@ -452,8 +463,7 @@ def push_lease(
     the same expectation exactly one wins."""
     lease = f"--force-with-lease={ref}:{expected or ''}"
     spec = f"{new}:{ref}" if new is not None else f":{ref}"
-    argv = _argv(repo, ("push", "--porcelain", "--no-verify", lease, remote, spec), False)
-    result = proc.run(argv, env=proc.git_env())
+    result = _network(repo, ("push", "--porcelain", "--no-verify", lease, remote, spec))
     for line in result.stdout.splitlines():
         # --porcelain: "<flag>\t<from>:<to>\t<summary>"; the flag "!" is a rejection.
         parts = line.split("\t")
@@ -482,7 +492,7 @@ def fetch_mirror(repo: Path, remote: str, pattern: str, mirror: str) -> str | No
     remote no longer has; no tags, no FETCH_HEAD. None on success, else a short reason."""
     refspec = f"+{pattern}/*:{mirror}/*"
     args = ("fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head", remote, refspec)
-    result = _git(repo, *args)
+    result = _network(repo, args)
     return None if result.returncode == 0 else _last_error(result)
 
 

@@ -111,7 +111,9 @@ def run(
     return Completed(list(argv), proc.returncode, proc.stdout, proc.stderr)
 
 
-def run_bounded(argv: Sequence[str], cwd: Path, timeout: float) -> Completed | None:
+def run_bounded(
+    argv: Sequence[str], cwd: Path, timeout: float, env: Mapping[str, str] | None = None
+) -> Completed | None:
     """Run a command to completion and capture its output as text, in memory only (no
     temporary file: the output may be secrets). It leads its own process group, so a
     timeout stops what it started too (a CLI's helper holding the pipe open); None then.
@@ -119,6 +121,7 @@ def run_bounded(argv: Sequence[str], cwd: Path, timeout: float) -> Completed | N
     child = subprocess.Popen(
         list(argv),
         cwd=cwd,
+        env=dict(env) if env is not None else None,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
