@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from grove.errors import ConfigError
 from grove.state import digests
 
 
@@ -108,3 +109,36 @@ def test_which_env_files_git_tracks_is_asked_again_only_when_the_index_changes(
     git(repo, "add", "notes.env")  # git writes a new index
     assert slots._tracked(common, repo, [".env", "notes.env"]) == {"notes.env"}
     assert len(asked) == 2
+
+
+def test_grove_toml_is_parsed_again_only_when_it_changes(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """open_grove keeps grove.toml's parsed data beside the file's stats, so a command whose
+    config did not change loads no TOML parser; a change is read at once."""
+    import subprocess
+    import sys
+
+    from conftest import write_config
+    from grove.slots import open_grove
+
+    monkeypatch.setattr(digests, "SETTLED_NS", -1)
+    write_config(repo, "[grove]\nslots = 4\n")
+    assert open_grove(repo).config.slots == 4
+    probe = (
+        "import sys\nfrom grove.slots import open_grove\n"
+        "slots = open_grove().config.slots\n"
+        "print(slots, 'tomllib' in sys.modules)\n"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, check=True
+    )
+    assert answer.stdout.split() == ["4", "False"], answer.stderr
+    write_config(repo, "[grove]\nslots = 6\n")
+    assert open_grove(repo).config.slots == 6
+    (repo / "grove.toml").write_text("[grove]\nslots = 6\nstarted = 2026-01-01\n")
+    with pytest.raises(ConfigError):  # a date: not cacheable as JSON, parsed and checked
+        open_grove(repo)
+    (repo / "grove.toml").write_text("[grove\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        open_grove(repo)

@@ -226,21 +226,30 @@ class _Reader:
         return str(posix)
 
 
-def load(main: Path, tracked: TrackedFiles | None = None) -> Config:
-    """grove.toml of main, checked against main's folders too; with tracked, also against
-    the files git tracks there. Without a grove.toml the defaults apply unchecked."""
-    path = main / CONFIG_NAME
-    if not path.exists():
-        return Config(path=None)
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's data, or a ConfigError naming it."""
     import tomllib
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the syntax error") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    cfg = parse(data, path)
+
+
+def load(
+    main: Path,
+    tracked: TrackedFiles | None = None,
+    read: Callable[[Path], dict[str, Any]] = read_toml,
+) -> Config:
+    """grove.toml of main, checked against main's folders too; with tracked, also against
+    the files git tracks there. Without a grove.toml the defaults apply unchecked. `read`
+    gives the file's data (slots passes one that keeps it while the file is unchanged)."""
+    path = main / CONFIG_NAME
+    if not path.exists():
+        return Config(path=None)
+    cfg = parse(read(path), path)
     _check_env_files_in(_Reader(path), cfg, main, tracked)
     _check_rendered(_Reader(path), cfg, main.name)
     return cfg
