@@ -8,7 +8,7 @@ messages.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from grove import proc
@@ -251,14 +251,24 @@ def status(path: Path) -> Status:
 def statuses(paths: Sequence[Path]) -> list[Status | GitError]:
     """The status of each worktree, their git processes running side by side; a worktree
     whose status failed gets its error in its place."""
+    return start_statuses(paths)()
+
+
+def start_statuses(paths: Sequence[Path]) -> Callable[[], list[Status | GitError]]:
+    """statuses, started: the caller works while git does, then calls the result (once)."""
     argvs = [_argv(path, _STATUS, read_only=True) for path in paths]
-    found: list[Status | GitError] = []
-    for result in proc.run_all(argvs, env=proc.git_env()):
-        try:
-            found.append(_parse_status(_check(result)))
-        except GitError as error:
-            found.append(error)
-    return found
+    collect = proc.start_all(argvs, env=proc.git_env())
+
+    def parsed() -> list[Status | GitError]:
+        found: list[Status | GitError] = []
+        for result in collect():
+            try:
+                found.append(_parse_status(_check(result)))
+            except GitError as error:
+                found.append(error)
+        return found
+
+    return parsed
 
 
 def _parse_status(out: str) -> Status:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,14 @@ def run_all(
 ) -> list[Completed]:
     """Run commands side by side and capture each one's output, in order: every process
     starts before the first is waited for, so their waits overlap without threads."""
+    return start_all(argvs, env)()
+
+
+def start_all(
+    argvs: Sequence[Sequence[str]], env: Mapping[str, str] | None = None
+) -> Callable[[], list[Completed]]:
+    """Start commands side by side and return what waits for them: the caller can do its
+    own work while they run. Call the result once, or the processes are never reaped."""
     started = [
         subprocess.Popen(
             list(argv),
@@ -160,11 +168,15 @@ def run_all(
         )
         for argv in argvs
     ]
-    done = []
-    for argv, process in zip(argvs, started, strict=True):
-        stdout, stderr = process.communicate()
-        done.append(Completed(list(argv), process.returncode, stdout, stderr))
-    return done
+
+    def collect() -> list[Completed]:
+        done = []
+        for argv, process in zip(argvs, started, strict=True):
+            stdout, stderr = process.communicate()
+            done.append(Completed(list(argv), process.returncode, stdout, stderr))
+        return done
+
+    return collect
 
 
 @record(frozen=True)

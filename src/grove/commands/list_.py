@@ -132,11 +132,38 @@ class ListResult:
         return body + ("\n" + legend if legend else "")
 
 
-def _row(grove: Grove, slot: Slot, st: git.Status | GitError | None) -> SlotRow:
+@record
+class _Reading:
+    """What a row shows besides git's answer: read while the slots' git processes run."""
+
+    env_problems: list[str]
+    database: str | None
+    setup_complete: bool
+    services: list[dict[str, Any]]
+
+
+def _read_slot(grove: Grove, n: int) -> _Reading:
+    problems = [f.message for f in env_checks.check_slot(grove, n) if f.level == "error"]
+    database = None
+    if grove.config.database is not None:
+        from grove import database as database_mod
+
+        try:
+            state = database_mod.status(grove, n)
+            database = "up" if state.running else ("down" if state.provisioned else "none")
+        except GroveError:
+            database = "unknown"
+    in_use = [s.as_json() for s in services.status(grove, n)]
+    return _Reading(problems, database, steps.setup_complete(grove, n), in_use)
+
+
+def _row(
+    grove: Grove, slot: Slot, st: git.Status | GitError | None, reading: _Reading | None
+) -> SlotRow:
     row = SlotRow(slot.n, slot.path, slot.exists, slot.registered, adopted=slot.adopted)
     row.current = grove.current == slot.n
     row.lease = leases.read(grove.state_dir, slot.n)
-    if st is None:  # the folder is gone
+    if st is None or reading is None:  # the folder is gone
         return row
     if isinstance(st, GitError):
         row.env_problems.append("git status failed")
@@ -146,28 +173,24 @@ def _row(grove: Grove, slot: Slot, st: git.Status | GitError | None) -> SlotRow:
     row.changes = len(st.tracked_changes)
     row.untracked = len(st.untracked)
     row.upstream, row.ahead, row.behind = st.upstream, st.ahead, st.behind
-    row.env_problems = [
-        f.message for f in env_checks.check_slot(grove, slot.n) if f.level == "error"
-    ]
-    if grove.config.database is not None:
-        from grove import database
-
-        try:
-            state = database.status(grove, slot.n)
-            row.database = "up" if state.running else ("down" if state.provisioned else "none")
-        except GroveError:
-            row.database = "unknown"
-    row.setup_complete = steps.setup_complete(grove, slot.n)
-    row.services = [s.as_json() for s in services.status(grove, slot.n)]
+    row.env_problems = reading.env_problems
+    row.database = reading.database
+    row.setup_complete = reading.setup_complete
+    row.services = reading.services
     return row
 
 
 def run(grove: Grove) -> ListResult:
     layout = discover(grove)
     present = [slot for slot in layout.slots if slot.exists]
-    # Every slot's git status runs at once; each row's own reading then runs in turn.
-    found = dict(zip((s.n for s in present), git.statuses([s.path for s in present]), strict=True))
-    rows = [_row(grove, slot, found.get(slot.n)) for slot in layout.slots]
+    # Every slot's git status runs at once, and the rows' own reading (env files, records,
+    # services) is done while they run: the two took 70 and 20 ms one after the other.
+    statuses = git.start_statuses([s.path for s in present])
+    try:
+        readings = {slot.n: _read_slot(grove, slot.n) for slot in present}
+    finally:
+        found = dict(zip((s.n for s in present), statuses(), strict=True))
+    rows = [_row(grove, slot, found.get(slot.n), readings.get(slot.n)) for slot in layout.slots]
     table = {row.slot: grove.config.ports_for(row.slot) for row in rows}
     listening = processes.listening([p for ports in table.values() for p in ports.values()])
     for row in rows:
