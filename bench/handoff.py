@@ -258,7 +258,7 @@ sys.exit(code)
 """
 
 LABELS = {
-    "grove.slots:open_grove": "find the repository (`git rev-parse`), read grove.toml",
+    "grove.slots:open_grove": "find the repository (its `.git`), read grove.toml",
     "grove.lifecycle.take:take": "`take()`",
     "grove.lifecycle.release:release": "`release()`",
     "grove.lifecycle.release:reset_slot": "`reset_slot()`",

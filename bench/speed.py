@@ -315,7 +315,7 @@ LABELS = {
     "grove.fsio:_unlock": "unlock",
     "grove.git:rev_parse": "`git rev-parse`",
     "grove.git:worktrees": "`git worktree list`",
-    "grove.git:locate": "find the repository (`git rev-parse`)",
+    "grove.git:locate": "find the repository (its `.git`; `git rev-parse` when unusual)",
     "grove.git:branch_exists": "branch exists? (`git rev-parse`)",
     "grove.git:valid_branch_name": "valid branch name? (`git check-ref-format`)",
 }
