@@ -150,7 +150,7 @@ def race(clones: list[Path], branch: str, per_clone: int) -> list[object]:
 
 def test_24_concurrent_claims_from_3_clones_have_exactly_one_winner(team: Team) -> None:
     clones = [team.main, team.clone("vm"), team.clone("laptop")]
-    for round_ in range(5):
+    for round_ in range(12):  # the issue measured 20 rounds of 24; 12 keep the suite quick
         branch = f"race-{round_}"
         results = race(clones, branch, per_clone=8)
         winners = [r for r in results if isinstance(r, claims.Claim)]
