@@ -253,3 +253,18 @@ def test_a_cached_answer_loads_almost_nothing(slots: Path, ask: Any) -> None:
         "grove.state.envcache",
         "__future__",
     }, sorted(loaded)
+
+
+@pytest.mark.usefixtures("settled")
+def test_an_entry_with_terminal_controls_is_not_printed(slots: Path, ask: Any) -> None:
+    """Any slot can write under .git/grove; an entry that would move the cursor or recolour
+    the terminal of whoever asks next is computed again instead."""
+    first, _ = ask("env", "1")
+    assert ask("env", "1")[1]
+    (entry,) = entries(slots)
+    data = entry.read_bytes()
+    assert b"PORT=" in data
+    entry.write_bytes(data.replace(b"PORT=", b"\x1b]0;owned\x07PORT=", 1))
+    answer, cached = ask("env", "1")
+    assert not cached
+    assert "\x1b" not in answer.out and answer.out == first.out

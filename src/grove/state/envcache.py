@@ -37,6 +37,18 @@ OFF = "GROVE_NO_CACHE"  # set (to anything) to compute every answer afresh
 _ASKED_VARS = ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME")
 _ASKED_PREFIXES = ("GIT_", "GROVE_")
 
+# output.safe's set, without loading re: C0 and C1 controls but tab and newline, and the
+# bidirectional overrides.
+_TERMINAL_CONTROLS = dict.fromkeys(
+    [
+        *range(0x00, 0x09),
+        *range(0x0B, 0x20),
+        *range(0x7F, 0xA0),
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
+)
+
 # How an input is compared: every field that a write changes, or (for folders whose
 # entries come and go as an agent works, like the slot itself) only what the folder is.
 CONTENT = "c"
@@ -69,8 +81,13 @@ def _lookup(argv: list[str]) -> tuple[str, str] | None:
         path, how, recorded = inputs[i : i + 3]
         if _signature(path, how.decode()) != recorded:
             return None
-    stdout, stderr = answer
-    return stdout.decode("utf-8"), stderr.decode("utf-8")
+    said = (answer[0].decode("utf-8"), answer[1].decode("utf-8"))
+    # Any slot can write under .git/grove: an entry is printed only when it holds no
+    # character a terminal acts on, as every answer grove writes there is (output.safe
+    # escaped them, JSON has none). Anything else is computed again.
+    if any(text.translate(_TERMINAL_CONTROLS) != text for text in said):
+        return None
+    return said
 
 
 def store(
@@ -119,6 +136,8 @@ def _split(fields: list[bytes]) -> tuple[list[bytes], list[bytes], list[bytes]]:
     argc = int(fields[3])
     question_end = 5 + argc
     count = int(fields[question_end])
+    if argc < 0 or count < 0:
+        raise ValueError("a damaged cache entry")
     inputs_end = question_end + 1 + 3 * count
     if len(fields) != inputs_end + 2:
         raise ValueError("a damaged cache entry")
