@@ -205,6 +205,23 @@ def branch_exists(repo: Path, name: str) -> bool:
     return result.returncode == 0
 
 
+def start_and_branch(repo: Path, ref: str, branch: str | None) -> tuple[str | None, bool, bool]:
+    """rev_parse(ref), and for a branch valid_branch_name and branch_exists, asked of three
+    git processes at once: a take asks all three before it does anything, and one after
+    another they were 5-7 ms of it. (None, False, False) parts for no branch."""
+    argvs = [_argv(repo, ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], True)]
+    if branch is not None:
+        argvs.append(_argv(repo, ["check-ref-format", "--branch", branch], True))
+        argvs.append(
+            _argv(repo, ["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"], True)
+        )
+    done = proc.start_all(argvs, env=proc.git_env())()
+    sha = done[0].stdout.strip() if done[0].returncode == 0 else None
+    if branch is None:
+        return sha, False, False
+    return sha, done[1].returncode == 0, done[2].returncode == 0
+
+
 def valid_branch_name(repo: Path, name: str) -> bool:
     return _git(repo, "check-ref-format", "--branch", name, read_only=True).returncode == 0
 

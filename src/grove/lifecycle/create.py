@@ -107,17 +107,15 @@ def check_request(grove: Grove, n: int | None, branch: str | None, start: str | 
             f"(slots 1..{grove.config.slots - 1})",
             hint="raise slots in grove.toml to allow more",
         )
-    start_sha = git.rev_parse(grove.main, start or "HEAD")
+    start_sha, valid, exists = git.start_and_branch(grove.main, start or "HEAD", branch)
     if start_sha is None:
         raise UsageError(
             f"--from {start!r} is not a commit" if start else "main has no commits yet",
             hint="pass a branch, tag or commit" if start else "commit something first",
         )
-    new_branch = False
-    if branch is not None:
-        if not git.valid_branch_name(grove.main, branch):
-            raise UsageError(f"--branch {branch!r} is not a valid branch name")
-        new_branch = not git.branch_exists(grove.main, branch)
+    if branch is not None and not valid:
+        raise UsageError(f"--branch {branch!r} is not a valid branch name")
+    new_branch = branch is not None and not exists
     return Request(n, branch, new_branch, start_sha, start is not None)
 
 
