@@ -192,10 +192,11 @@ def section(runs: dict[str, list[Run]], rounds: int, reproduce: str) -> str:
         "|---|---:|---:|---:|---:|---:|---:|\n"
         f"{rows}\n\n"
         f"A claim adds {(claimed - plain) * 1000:.0f} ms to a take here "
-        f"({plain * 1000:.0f} ms -> {claimed * 1000:.0f} ms) and {pushes:g} pushes: the "
-        "compare-and-swap that creates the claim before anything local changes, and one "
-        "that renews it naming the slot the take chose. A refused claim costs its push and "
-        "one fetch (to name the holder), and changes nothing local.\n"
+        f"({plain * 1000:.0f} ms -> {claimed * 1000:.0f} ms) and {pushes:g} push(es): the "
+        "compare-and-swap that creates the claim before anything local changes. The claim "
+        "names the slot the take expects (the lowest free one); only a take that ends in "
+        "another slot pushes again, renewing the claim to name it. A refused claim costs "
+        "its push and one fetch (to name the holder), and changes nothing local.\n"
     )
 
 

@@ -400,18 +400,58 @@ def test_list_with_team_runs_one_local_git_call_more_and_no_network(
     team: Team, grove, tmp_path: Path
 ) -> None:
     assert grove("take", "--branch", "task-a").code == 0
-    real = shutil.which("git")
-    folder = tmp_path / "gitlog"
-    folder.mkdir()
-    log = tmp_path / "git.log"
-    wrapper = folder / "git"
-    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {log}\nexec {real} "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    env = {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+    env, log = _git_log(tmp_path)
     assert grove_process("list", "--json", cwd=team.main, env=env).code == 0
     calls = log.read_text().splitlines()
     assert sum("for-each-ref" in line for line in calls) == 1
     assert not any(word in line for line in calls for word in ("fetch", "push", "ls-remote"))
+
+
+def _git_log(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A git first on PATH that appends its arguments to a log, then runs the real one."""
+    real = shutil.which("git")
+    folder = tmp_path / "gitlog"
+    folder.mkdir(exist_ok=True)
+    log = tmp_path / "git.log"
+    wrapper = folder / "git"
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {log}\nexec {real} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}, log
+
+
+def test_a_take_that_gets_the_slot_it_expected_pushes_once(
+    team: Team, grove, tmp_path: Path
+) -> None:
+    """The claim names the slot the take expects (the lowest free one), so the common take
+    makes one round trip to the remote; a take that ends elsewhere renews the claim."""
+    assert grove("take", "--branch", "warm-up").code == 0  # slot 1 exists, warm
+    assert grove("release", "1").code == 0
+    env, log = _git_log(tmp_path)
+    taken = grove_process("take", "--branch", "task-a", "--json", cwd=team.main, env=env)
+    assert taken.code == 0, taken.err
+    assert taken.json["slot"] == 1 and taken.json["claim"]["slot"] == 1
+    assert sum(" push " in f" {line} " for line in log.read_text().splitlines()) == 1
+    assert "slot: 1" in team.message("task-a")
+    # Slot 1 is held now: the next take expects slot 2, which does not exist yet, and makes it.
+    log.unlink()
+    second = grove_process("take", "--branch", "task-b", "--json", cwd=team.main, env=env)
+    assert second.code == 0, second.err
+    assert second.json["slot"] == 2 and "slot: 2" in team.message("task-b")
+    assert sum(" push " in f" {line} " for line in log.read_text().splitlines()) == 1
+
+
+def test_a_take_that_ends_in_another_slot_renews_its_claim_naming_it(
+    team: Team, grove, tmp_path: Path
+) -> None:
+    assert grove("take", "--branch", "warm-up").code == 0
+    assert grove("release", "1").code == 0
+    (team.main.parent / f"{team.main.name}-wt1" / "notes.txt").write_text("work in progress\n")
+    env, log = _git_log(tmp_path)  # slot 1 looks free but has work: the take skips it
+    taken = grove_process("take", "--branch", "task-a", "--json", cwd=team.main, env=env)
+    assert taken.code == 0, taken.err
+    assert taken.json["slot"] == 2 and taken.json["claim"]["slot"] == 2
+    assert "slot: 2" in team.message("task-a")
+    assert sum(" push " in f" {line} " for line in log.read_text().splitlines()) == 2
 
 
 def test_drop_ends_a_leftover_claim_and_refuses_another_holders_live_one(team: Team, grove) -> None:

@@ -35,13 +35,20 @@ def team_remote(grove: Grove, asked: bool) -> tuple[str, float] | None:
 
 
 def claim_for_take(
-    grove: Grove, branch: str, label: str, remote: str, *, ttl: float, now: float | None = None
+    grove: Grove,
+    branch: str,
+    label: str,
+    remote: str,
+    *,
+    ttl: float,
+    slot: int | None = None,
+    now: float | None = None,
 ) -> Held:
     """Claim branch before the take changes anything: refused (exit 1) when another holder
-    has it, an error when the remote does not answer."""
+    has it, an error when the remote does not answer. slot: the one the take expects."""
     now = time.time() if now is None else now
     holder = claims.Holder.here(label)
-    acquired = claims.acquire(grove.main, remote, branch, holder, ttl=ttl, now=now)
+    acquired = claims.acquire(grove.main, remote, branch, holder, ttl=ttl, now=now, slot=slot)
     if acquired.took_over is not None:
         output.narrate(
             f"claimed {branch} on {remote}, taking over the expired claim of "
@@ -51,11 +58,13 @@ def claim_for_take(
 
 
 def settle(grove: Grove, n: int, held: Held, now: float | None = None) -> Held:
-    """The take has its slot: the claim is renewed naming it, and this clone records it."""
+    """The take has its slot and this clone records the claim. The claim already names the
+    slot when the take got the one it expected; otherwise it is renewed naming it."""
     now = time.time() if now is None else now
     claim = held.claim
     try:
-        claim = claims.renew(grove.main, held.remote, claim, n, ttl=held.ttl, now=now)
+        if claim.slot != n:
+            claim = claims.renew(grove.main, held.remote, claim, n, ttl=held.ttl, now=now)
     except GroveError as exc:
         output.narrate(f"the claim on {claim.branch} does not name slot {n}: {exc.message}")
     settled = Held(held.remote, held.ttl, claim)

@@ -17,7 +17,7 @@ from grove.lifecycle import create
 from grove.lifecycle.gate import require_approved
 from grove.lifecycle.locks import grove_lock, slot_lock, try_slot_lock
 from grove.record import field, record, replace
-from grove.slots import Grove, discover, existing_slot, reread_registry
+from grove.slots import Grove, discover, existing_slot, lowest_free, reread_registry
 from grove.state import leases, registry
 from grove.state import setup as records
 
@@ -149,6 +149,19 @@ def _free_slot(grove: Grove, held: ExitStack) -> int | None:
     return None
 
 
+def _likely_slot(grove: Grove) -> int | None:
+    """The slot this take will most likely get, read without the lock: its claim names it,
+    so a take that gets it pushes once (a push is a round trip to the team's server). A
+    wrong guess costs a second push, which renews the claim naming the real slot."""
+    layout = discover(grove)
+    for slot in layout.slots:
+        usable = slot.registered and slot.exists and not slot.adopted
+        free = usable and _reclaimable(leases.read(grove.state_dir, slot.n))
+        if 0 < slot.n < grove.config.slots and free:
+            return slot.n
+    return lowest_free(grove, layout)
+
+
 def _end_own_lease(grove: Grove, n: int) -> None:
     """A take that fails ends the lease it wrote (and only that one)."""
     with grove_lock(grove, "grove take (undo)"):
@@ -195,7 +208,8 @@ def take(
     team = claims.team_remote(grove, claim)
     assert team is not None
     remote, ttl = team
-    held = claims.claim_for_take(grove, request.branch, label, remote, ttl=ttl)
+    expected = _likely_slot(grove)
+    held = claims.claim_for_take(grove, request.branch, label, remote, ttl=ttl, slot=expected)
     try:
         result = _take(grove, request, label, pid, session)
     except BaseException:

@@ -211,15 +211,23 @@ class Acquired:
 
 
 def acquire(
-    repo: Path, remote: str, branch: str, holder: Holder, *, ttl: float, now: float
+    repo: Path,
+    remote: str,
+    branch: str,
+    holder: Holder,
+    *,
+    ttl: float,
+    now: float,
+    slot: int | None = None,
 ) -> Acquired:
     """Claim branch on remote: create the ref if it does not exist, or replace a claim
-    that has expired, each a compare-and-swap. A live claim is refused, naming its holder."""
+    that has expired, each a compare-and-swap. A live claim is refused, naming its holder.
+    slot: the one the claim names (the slot the take expects to get, if it knows)."""
     ref = claim_ref(branch)
     expected: Claim | None = None
     reason = ""
     for _ in range(ATTEMPTS):
-        claim = _write(repo, branch, holder, None, since=now, now=now, ttl=ttl)
+        claim = _write(repo, branch, holder, slot, since=now, now=now, ttl=ttl)
         outcome = git.push_lease(repo, remote, ref, claim.sha, expected.sha if expected else None)
         if outcome.done:
             _mirror(repo, branch, claim.sha)
