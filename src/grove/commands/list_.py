@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from grove import git, output, processes, steps
-from grove.checks import env as env_checks
+from grove import git, output
 from grove.errors import GitError, GroveError
-from grove.lifecycle import services
 from grove.record import field, record
 from grove.slots import Grove, Slot, discover
 from grove.state import leases
@@ -143,6 +141,11 @@ class _Reading:
 
 
 def _read_slot(grove: Grove, n: int) -> _Reading:
+    # Imported here, not at the top: the first row loads them while git runs.
+    from grove import steps
+    from grove.checks import env as env_checks
+    from grove.lifecycle import services
+
     problems = [f.message for f in env_checks.check_slot(grove, n) if f.level == "error"]
     database = None
     if grove.config.database is not None:
@@ -192,6 +195,8 @@ def run(grove: Grove) -> ListResult:
         found = dict(zip((s.n for s in present), statuses(), strict=True))
     rows = [_row(grove, slot, found.get(slot.n), readings.get(slot.n)) for slot in layout.slots]
     table = {row.slot: grove.config.ports_for(row.slot) for row in rows}
+    from grove import processes
+
     listening = processes.listening([p for ports in table.values() for p in ports.values()])
     for row in rows:
         row.ports = {
