@@ -193,3 +193,33 @@ def test_programs_are_found_on_the_childs_path_before_the_fork(tmp_path: Path) -
     assert proc._executable("./tool", {"PATH": path}) is None  # a path: used as it is
     assert proc._executable("tool", {"PATH": f".{os.pathsep}{second}"}) is None  # child's cwd
     assert proc._executable("absent-tool", {"PATH": path}) is None
+
+
+def test_list_starts_statuses_early_and_reaps_what_it_does_not_use(
+    slots: Path, tmp_path: Path
+) -> None:
+    """list starts the statuses of main and the worktrees beside it before it loads the
+    rest of grove, and uses each once; a worktree that is no slot costs one unread status."""
+    subprocess.run(
+        ["git", "-C", str(slots), "worktree", "add", "-q", "--detach", str(slots.parent / "other")],
+        check=True,
+    )
+    calls, result = git_calls(tmp_path, slots, "list", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [row["slot"] for row in json.loads(result.stdout)["slots"]] == [0, 1, 2]
+    statuses = [line for line in calls if subcommand(line) == "status"]
+    assert len(statuses) == 4, calls  # main, wt1, wt2, and the foreign `other`, once each
+    assert sum(str(slots.parent / "other") in line for line in statuses) == 1
+
+
+def test_a_list_that_fails_leaves_no_early_status_behind(
+    slots: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from grove import git
+    from grove.cli import main
+
+    (slots / "grove.toml").write_text("[grove\n")  # list fails after its statuses started
+    monkeypatch.chdir(slots)
+    assert main(["list", "--json"]) == 2
+    assert "not valid TOML" in capsys.readouterr().out
+    assert git._prestarted == {}

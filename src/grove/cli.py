@@ -278,6 +278,16 @@ def run(argv: list[str]) -> int:
         if cached is not None:
             envcache.emit(cached)
             return 0
+    if argv[:1] == ["list"]:
+        _start_statuses_early()
+        try:
+            return _run_parsed(argv)
+        finally:
+            _reap_statuses_started_early()
+    return _run_parsed(argv)
+
+
+def _run_parsed(argv: list[str]) -> int:
     import time
 
     started_ns = time.time_ns()
@@ -296,6 +306,25 @@ def run(argv: list[str]) -> int:
     if args.command == "env" and getattr(result, "inputs", None):
         _remember_env(argv, result, args.json, started_ns)
     return code
+
+
+def _start_statuses_early() -> None:
+    """`list`: every slot's git status starts now, while the rest of grove loads."""
+    import contextlib
+    from pathlib import Path
+
+    from grove import git
+
+    with contextlib.suppress(OSError):  # list itself says what is wrong with the folder
+        git.prestart_statuses(Path.cwd().resolve())
+
+
+def _reap_statuses_started_early() -> None:
+    """What list did not take over (it failed first, or the guess was wrong) is reaped."""
+    from grove import git
+
+    for collect in git.end_prestart():
+        collect()
 
 
 def _remember_env(argv: list[str], result: Any, as_json: bool, started_ns: int) -> None:
