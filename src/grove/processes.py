@@ -299,11 +299,14 @@ _TCP_LISTEN = 10
 
 
 def _listening_by_netlink(ports: set[int]) -> dict[int, int]:
-    import socket
+    # _socket, the C type behind socket.socket: one netlink query needs none of socket.py's
+    # layer, whose import (selectors, its enums) cost 3-5 ms of every `list` and `take`.
+    import _socket as socket
     import struct
 
     found: dict[int, int] = {}
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_SOCK_DIAG) as link:
+    link = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_SOCK_DIAG)
+    try:
         for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), start=1):
             # inet_diag_req_v2: family, protocol, ext, pad, states; then a zeroed sockid.
             request = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN)
@@ -338,6 +341,8 @@ def _listening_by_netlink(ports: set[int]) -> dict[int, int]:
                     offset += (length + 3) & ~3
                 if not data:
                     raise OSError("sock_diag: the answer ended early")
+    finally:
+        link.close()
     return found
 
 
