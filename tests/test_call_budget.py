@@ -230,3 +230,22 @@ def test_list_asks_the_kernel_for_listening_ports_without_socket_py(slots: Path)
     loaded = imported_by(slots, "list", "--json")
     assert "grove.processes" in loaded
     assert "socket" not in loaded
+
+
+@pytest.mark.parametrize("name", ["grove", "git-grove"])
+def test_the_installed_command_starts_without_importing_re(name: str, tmp_path: Path) -> None:
+    """grove's own launcher (scripts/), not pip's generated one, which imports re (with enum
+    and functools) before grove runs: `--help` then loads nothing of it."""
+    script = shutil.which(name, path=str(Path(sys.executable).parent))
+    assert script is not None, f"{name} is not installed beside {sys.executable}"
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", script, "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "grove.usage" in imported
+    assert not imported & {"re", "enum", "argparse", "pathlib"}
