@@ -251,6 +251,7 @@ def test_a_cached_answer_loads_almost_nothing(slots: Path, ask: Any) -> None:
         "grove.errors",
         "grove.state",
         "grove.state.envcache",
+        "grove.dotgit",
         "__future__",
     }, sorted(loaded)
 

@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("grove.state", "grove.slots", "grove.config", "grove.processes"),
     (
         "grove.git",
+        "grove.dotgit",
         "grove.fsio",
         "grove.proc",
         "grove.envfile",

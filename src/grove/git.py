@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from grove import proc
+from grove import dotgit, proc
 from grove.errors import GitError, NotARepository
 from grove.record import field, record
 
@@ -65,73 +65,9 @@ def locate(cwd: Path) -> Location:
 
 def _locate_on_disk(cwd: Path) -> Location | None:
     """What `git rev-parse --show-toplevel --git-common-dir` answers, read from the files it
-    reads, for the common layouts: a main checkout (`.git` a folder) or a linked worktree
-    (`.git` a file naming its git dir, whose `commondir` names the shared one). Every
-    command locates the repository first, and git's start cost 2-3 ms of each. None, so
-    that git itself answers, for anything else: a `.git` owned by another user (git's
-    safe.directory), a config that sets core.worktree or core.bare, a search that would
-    cross into another filesystem, or a cwd inside a git dir."""
-    import os
-    import stat
-
-    device = cwd.stat().st_dev
-    for folder in (cwd, *cwd.parents):
-        if folder.stat().st_dev != device:
-            return None
-        try:
-            found = (folder / ".git").lstat()
-        except FileNotFoundError:
-            continue
-        except OSError:
-            return None
-        break
-    else:
-        return None
-    if ".git" in cwd.relative_to(folder).parts or found.st_uid != os.geteuid():
-        return None
-    if stat.S_ISDIR(found.st_mode):
-        git_dir = common = folder / ".git"
-    elif stat.S_ISREG(found.st_mode):
-        text = _read_small(folder / ".git")
-        if text is None or not text.startswith("gitdir: "):
-            return None
-        git_dir = folder / text[len("gitdir: ") :].strip()
-        pointer = _read_small(git_dir / "commondir")
-        common = git_dir / pointer.strip() if pointer is not None else git_dir
-    else:
-        return None
-    config = _read_small(common / "config", 1 << 20)
-    if config is None or not _plain_repository(config, git_dir):
-        return None
-    return Location(folder, Path(os.path.normpath(common)))
-
-
-def _plain_repository(config: str, git_dir: Path) -> bool:
-    """A git dir git would use as it is: HEAD present, and no setting that moves the work
-    tree (core.worktree, a worktree's config.worktree) or declares it bare."""
-    squeezed = config.lower().replace(" ", "").replace("\t", "")
-    if "bare=true" in squeezed or "worktree=" in squeezed or "worktreeconfig" in squeezed:
-        return False
-    return (git_dir / "HEAD").is_file()
-
-
-def _read_small(path: Path, limit: int = 4096) -> str | None:
-    import os
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        data = os.read(fd, limit + 1)
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    reads (grove.dotgit); None when git itself must decide."""
+    found = dotgit.locate(str(cwd))
+    return None if found is None else Location(Path(found[0]), Path(found[1]))
 
 
 @record(frozen=True)
@@ -308,22 +244,13 @@ def prestart_statuses(cwd: Path) -> None:
     first status started, on a two-CPU machine where all ten statuses take about 50. The
     worktrees are read from git's own records (`worktrees/*/gitdir`); a guess that turns
     out wrong costs one status nobody reads. Without a plain layout nothing starts early."""
-    import os
-
     location = _locate_on_disk(cwd)
     if location is None or location.common_dir.name != ".git":
         return
     main = location.common_dir.parent
     paths = [main]
-    try:
-        records = sorted(os.scandir(location.common_dir / "worktrees"), key=lambda e: e.name)
-    except OSError:
-        records = []
-    for record_dir in records[: PRESTART_LIMIT - 1]:
-        pointer = _read_small(Path(record_dir.path) / "gitdir")
-        if pointer is None:
-            continue
-        worktree = (Path(record_dir.path) / pointer.strip()).parent
+    for folder in dotgit.registered_worktrees(str(location.common_dir), PRESTART_LIMIT - 1):
+        worktree = Path(folder)
         if worktree.parent == main.parent:  # where slots live; anything else waits
             paths.append(worktree)
     env = proc.git_env()

@@ -66,11 +66,13 @@ def lookup(argv: Sequence[str]) -> tuple[str, str] | None:
 
 
 def _lookup(argv: list[str]) -> tuple[str, str] | None:
+    from grove import dotgit
+
     cwd = os.getcwd()
-    common = _common_dir(cwd)
-    if common is None:
+    found = dotgit.locate(cwd)
+    if found is None:
         return None
-    data = _read_own(os.path.join(common, "grove", FOLDER, _entry_name(cwd, argv)))
+    data = _read_own(os.path.join(found[1], "grove", FOLDER, _entry_name(cwd, argv)))
     if data is None or not data.startswith(MAGIC):
         return None
     fields = data[len(MAGIC) :].split(b"\0")
@@ -212,46 +214,6 @@ def _times(path: bytes) -> list[int]:
             continue
         found += [st.st_mtime_ns, st.st_ctime_ns]
     return found
-
-
-def _common_dir(cwd: str) -> str | None:
-    """git's common dir for cwd, found as git finds it: the nearest `.git` above, a folder
-    (main) or a file naming the worktree's git dir, whose `commondir` names the shared one.
-    None for anything else; the normal path then asks git."""
-    folder = cwd
-    while True:
-        dot_git = os.path.join(folder, ".git")
-        try:
-            found = os.lstat(dot_git)
-        except FileNotFoundError:
-            parent = os.path.dirname(folder)
-            if parent == folder:
-                return None
-            folder = parent
-            continue
-        if stat.S_ISDIR(found.st_mode):
-            return dot_git
-        if not stat.S_ISREG(found.st_mode):
-            return None
-        text = _read_small(dot_git)
-        if text is None or not text.startswith(b"gitdir: "):
-            return None
-        git_dir = os.path.join(folder, os.fsdecode(text[len(b"gitdir: ") :].strip()))
-        common = _read_small(os.path.join(git_dir, "commondir"))
-        if common is None:
-            return git_dir
-        return os.path.normpath(os.path.join(git_dir, os.fsdecode(common.strip())))
-
-
-def _read_small(path: str) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        return os.read(fd, 4096)
-    finally:
-        os.close(fd)
 
 
 def _read_own(path: str) -> bytes | None:
