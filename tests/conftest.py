@@ -238,3 +238,42 @@ def bin_dir() -> Path:
     """PostgreSQL's bin folder, for tests that run real servers (never as root)."""
     require_unprivileged()
     return find_bin(None, Path.cwd())
+
+
+def imported_by(cwd: Path, *args: str) -> set[str]:
+    """The modules one in-process call of grove adds to a bare interpreter's."""
+    probe = (
+        "import io, sys, contextlib\n"
+        "before = set(sys.modules)\n"
+        "from grove.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main({list(args)!r})\n"
+        "print(code, ' '.join(sorted(set(sys.modules) - before)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    code, _, modules = result.stdout.strip().partition(" ")
+    assert code == "0", result.stderr
+    return set(modules.split())
+
+
+def logging_git(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """(environment, log): with that environment, a git first on PATH appends its
+    arguments to the log, then runs the real git."""
+    import shutil
+    import stat
+
+    real = shutil.which("git")
+    assert real is not None
+    folder = tmp_path / "gitlog-bin"
+    folder.mkdir(exist_ok=True)
+    wrapper = folder / "git"
+    wrapper.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >> "$GROVE_TEST_GIT_LOG"\nexec {real} "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    log = tmp_path / "git.log"
+    env = {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}", "GROVE_TEST_GIT_LOG": str(log)}
+    return env, log

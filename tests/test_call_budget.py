@@ -10,16 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import write_config
-
-REAL_GIT = shutil.which("git")
+from conftest import imported_by, logging_git, write_config
 
 # Modules no everyday command needs: each one cost milliseconds of every call when it was
 # imported (dataclasses compiled with exec and brought inspect; concurrent.futures, python-
@@ -74,17 +71,8 @@ def git_calls(
     tmp_path: Path, cwd: Path, *args: str
 ) -> tuple[list[str], subprocess.CompletedProcess[str]]:
     """The git command lines `grove ARGS` ran, and its result."""
-    assert REAL_GIT is not None
-    wrapper_dir = tmp_path / "gitlog-bin"
-    wrapper_dir.mkdir(exist_ok=True)
-    wrapper = wrapper_dir / "git"
-    wrapper.write_text(
-        f'#!/bin/sh\nprintf "%s\\n" "$*" >> "$GROVE_TEST_GIT_LOG"\nexec {REAL_GIT} "$@"\n'
-    )
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    log = tmp_path / "git.log"
+    env, log = logging_git(tmp_path)
     log.unlink(missing_ok=True)
-    env = {"PATH": f"{wrapper_dir}{os.pathsep}{os.environ['PATH']}", "GROVE_TEST_GIT_LOG": str(log)}
     result = run_grove(cwd, *args, env=env)
     calls = log.read_text().splitlines() if log.exists() else []
     return calls, result
@@ -129,25 +117,6 @@ def test_take_of_a_warm_slot_runs_at_most_eight_git_calls(slots: Path, tmp_path:
     assert "rev-parse --path-format=absolute" not in " ".join(calls)
     assert kinds.count("status") == 1, calls
     assert kinds.count("switch") == 1, calls
-
-
-def imported_by(cwd: Path, *args: str) -> set[str]:
-    """The modules one in-process call of grove adds to a bare interpreter's."""
-    probe = (
-        "import io, sys, contextlib\n"
-        "before = set(sys.modules)\n"
-        "from grove.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    code = main({list(args)!r})\n"
-        "print(code, ' '.join(sorted(set(sys.modules) - before)))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    code, _, modules = result.stdout.strip().partition(" ")
-    assert code == "0", result.stderr
-    return set(modules.split())
 
 
 def test_help_imports_nothing_but_its_own_text(tmp_path: Path) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import stat
 import subprocess
 import sys
 import threading
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, grove_process, tree_snapshot, write_config
+from conftest import git, grove_process, logging_git, tree_snapshot, write_config
 from grove.errors import Claimed, RemoteUnreachable, UsageError
 from grove.lifecycle import claims as slot_claims
 from grove.record import asdict
@@ -400,23 +398,11 @@ def test_list_with_team_runs_one_local_git_call_more_and_no_network(
     team: Team, grove, tmp_path: Path
 ) -> None:
     assert grove("take", "--branch", "task-a").code == 0
-    env, log = _git_log(tmp_path)
+    env, log = logging_git(tmp_path)
     assert grove_process("list", "--json", cwd=team.main, env=env).code == 0
     calls = log.read_text().splitlines()
     assert sum("for-each-ref" in line for line in calls) == 1
     assert not any(word in line for line in calls for word in ("fetch", "push", "ls-remote"))
-
-
-def _git_log(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """A git first on PATH that appends its arguments to a log, then runs the real one."""
-    real = shutil.which("git")
-    folder = tmp_path / "gitlog"
-    folder.mkdir(exist_ok=True)
-    log = tmp_path / "git.log"
-    wrapper = folder / "git"
-    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {log}\nexec {real} "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}, log
 
 
 def test_a_take_that_gets_the_slot_it_expected_pushes_once(
@@ -426,7 +412,7 @@ def test_a_take_that_gets_the_slot_it_expected_pushes_once(
     makes one round trip to the remote; a take that ends elsewhere renews the claim."""
     assert grove("take", "--branch", "warm-up").code == 0  # slot 1 exists, warm
     assert grove("release", "1").code == 0
-    env, log = _git_log(tmp_path)
+    env, log = logging_git(tmp_path)
     taken = grove_process("take", "--branch", "task-a", "--json", cwd=team.main, env=env)
     assert taken.code == 0, taken.err
     assert taken.json["slot"] == 1 and taken.json["claim"]["slot"] == 1
@@ -446,7 +432,7 @@ def test_a_take_that_ends_in_another_slot_renews_its_claim_naming_it(
     assert grove("take", "--branch", "warm-up").code == 0
     assert grove("release", "1").code == 0
     (team.main.parent / f"{team.main.name}-wt1" / "notes.txt").write_text("work in progress\n")
-    env, log = _git_log(tmp_path)  # slot 1 looks free but has work: the take skips it
+    env, log = logging_git(tmp_path)  # slot 1 looks free but has work: the take skips it
     taken = grove_process("take", "--branch", "task-a", "--json", cwd=team.main, env=env)
     assert taken.code == 0, taken.err
     assert taken.json["slot"] == 2 and taken.json["claim"]["slot"] == 2

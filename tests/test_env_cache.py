@@ -8,15 +8,13 @@ files written by the test a moment ago may be cached at all."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import git, write_config
+from conftest import git, imported_by, write_config
 from grove import arguments
 from grove.state import envcache
 
@@ -230,20 +228,7 @@ def test_a_cached_answer_loads_almost_nothing(slots: Path, ask: Any) -> None:
     """The point of the cache: an answer from it imports no git runner, config reader or
     argument parser. Measured in a fresh interpreter."""
     ask()
-    probe = (
-        "import io, sys, contextlib\n"
-        "before = set(sys.modules)\n"
-        "from grove.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    code = main({list(QUESTION)!r})\n"
-        "print(code, ' '.join(sorted(set(sys.modules) - before)))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=slots, capture_output=True, text=True, check=False
-    )
-    code, _, modules = result.stdout.strip().partition(" ")
-    assert code == "0", result.stderr
-    loaded = set(modules.split())
+    loaded = imported_by(slots, *QUESTION)
     assert loaded <= {
         "grove",
         "grove.cli",
