@@ -81,7 +81,8 @@ def _lookup(argv: list[str]) -> tuple[str, str] | None:
         return None
     for i in range(0, len(inputs), 3):
         path, how, recorded = inputs[i : i + 3]
-        if _signature(path, how.decode()) != recorded:
+        stats = _stats(path)
+        if stats is None or _signature(stats, how.decode()) != recorded:
             return None
     said = (answer[0].decode("utf-8"), answer[1].decode("utf-8"))
     # Any slot can write under .git/grove: an entry is printed only when it holds no
@@ -114,12 +115,13 @@ def store(
     fields: list[bytes] = []
     for path, how in inputs:
         raw = os.fsencode(path)
-        signature = _signature(raw, how)
-        if signature is None:
+        stats = _stats(raw)
+        if stats is None:
             return
         if how == CONTENT:  # a folder's identity has no tick to race with
-            newest = max(newest, *_times(raw))
-        fields += [raw, how.encode(), signature]
+            times = [t for st in stats if st for t in (st.st_mtime_ns, st.st_ctime_ns)]
+            newest = max(newest, *times, 0)
+        fields += [raw, how.encode(), _signature(stats, how)]
     if newest >= started_ns - SETTLED_NS:
         return
     said = [text.encode("utf-8") for text in answer]  # stdout, stderr
@@ -179,41 +181,36 @@ def _entry_name(cwd: str, argv: list[str]) -> str:
     return f"env-{_fnv(cwd + chr(0) + chr(0).join(argv)) % SLOTS:02d}"
 
 
-def _signature(path: bytes, how: str) -> bytes | None:
-    """What a change to path would change. A link is compared as itself and as what it
-    points to. None when it cannot be looked at (a cache entry is then not made)."""
+def _stats(path: bytes) -> list[os.stat_result | None] | None:
+    """path's own stat and, for a link, its target's (None where there is nothing): a link
+    is compared as itself and as what it points to. None when it cannot be looked at (a
+    cache entry is then not made, or not believed)."""
     try:
         own = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
-        return b"-"
+        return [None]
     except OSError:
         return None
-    parts = [_stat_text(own, how)]
+    found: list[os.stat_result | None] = [own]
     if stat.S_ISLNK(own.st_mode):
         try:
-            parts.append(_stat_text(os.stat(path), how))
+            found.append(os.stat(path))
         except (FileNotFoundError, NotADirectoryError):
-            parts.append("-")
+            found.append(None)
         except OSError:
             return None
-    return "|".join(parts).encode()
+    return found
+
+
+def _signature(stats: list[os.stat_result | None], how: str) -> bytes:
+    """What a change to the file would change, as recorded and compared."""
+    return "|".join("-" if st is None else _stat_text(st, how) for st in stats).encode()
 
 
 def _stat_text(st: os.stat_result, how: str) -> str:
     if how == IDENTITY:
         return f"{st.st_dev}:{st.st_ino}:{stat.S_IFMT(st.st_mode)}"
     return f"{st.st_dev}:{st.st_ino}:{st.st_mode}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-
-
-def _times(path: bytes) -> list[int]:
-    found = [0]
-    for look in (os.lstat, os.stat):
-        try:
-            st = look(path)
-        except OSError:
-            continue
-        found += [st.st_mtime_ns, st.st_ctime_ns]
-    return found
 
 
 def _read_own(path: str) -> bytes | None:
