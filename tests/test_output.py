@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from grove import output
 
 
@@ -27,3 +29,21 @@ def test_a_newline_or_control_character_in_a_cell_stays_on_its_row() -> None:
     assert "\x1b" not in text
     assert lines[1].startswith("two lines tab")
     assert lines[2].startswith("\\x1b[31mred")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "passed", "nearest"),
+    [
+        (0, "0s", "0s"),
+        (59.6, "59s", "60s"),
+        (120, "2m", "2m"),
+        (7199, "119m", "120m"),
+        (7200, "2h", "2h"),
+        (28799.5, "7h", "8h"),  # a claim renewed half a second ago still "expires in 8h"
+        (172800, "2d", "2d"),
+        (1_000_000, "11d", "12d"),
+    ],
+)
+def test_a_duration_reads_in_its_largest_unit(seconds: float, passed: str, nearest: str) -> None:
+    assert output.duration(seconds) == passed  # a lease's age: whole units passed
+    assert output.duration(seconds, nearest=True) == nearest

@@ -41,6 +41,19 @@ def narration(message: str) -> str:
     return f"grove: {safe(message)}\n"
 
 
+# (below this many seconds, the unit, its seconds)
+_UNITS = ((120, "s", 1), (7200, "m", 60), (172800, "h", 3600), (float("inf"), "d", 86400))
+
+
+def duration(seconds: float, nearest: bool = False) -> str:
+    """A duration in its largest sensible unit: 90s, 45m, 5h, 3d. Whole units passed (an
+    age: "5m ago" once five minutes have passed), or with nearest the nearest one (a fresh
+    8h claim "expires in 8h", not 7h)."""
+    unit, size = next((unit, size) for below, unit, size in _UNITS if seconds < below)
+    value = seconds / size
+    return f"{round(value) if nearest else int(value)}{unit}"
+
+
 def to_json(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=2, default=str)
 

@@ -13,15 +13,8 @@ from grove.slots import Grove, targets
 
 
 def _age(seconds: float) -> str:
-    """A duration in its largest sensible unit, rounded (a fresh 8h claim expires in 8h)."""
-    seconds = max(0.0, seconds)
-    if seconds < 120:
-        return f"{round(seconds)}s"
-    if seconds < 7200:
-        return f"{round(seconds / 60)}m"
-    if seconds < 172800:
-        return f"{round(seconds / 3600)}h"
-    return f"{round(seconds / 86400)}d"
+    """Rounded to the nearest unit (a fresh 8h claim expires in 8h), never negative."""
+    return output.duration(max(0.0, seconds), nearest=True)
 
 
 @record

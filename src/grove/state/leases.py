@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from grove import output
 from grove.record import asdict, record
 from grove.state import store
 
@@ -145,22 +146,12 @@ class Lease:
         return self.pid is not None and self.pid in caller_pids()
 
     def describe(self) -> str:
-        age = _age(time.time() - self.since)
+        age = output.duration(time.time() - self.since)
         if self.taking:
             who = f"a take in progress, pid {self.pid}"
         else:
             who = f"pid {self.pid}" if self.pid else "no pid"
         return f"{self.label or 'unlabelled'} ({who}, {age} ago{', stale' if self.stale else ''})"
-
-
-def _age(seconds: float) -> str:
-    if seconds < 120:
-        return f"{int(seconds)}s"
-    if seconds < 7200:
-        return f"{int(seconds // 60)}m"
-    if seconds < 172800:
-        return f"{int(seconds // 3600)}h"
-    return f"{int(seconds // 86400)}d"
 
 
 def lease_path(state_dir: Path, n: int) -> Path:
