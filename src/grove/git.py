@@ -131,35 +131,45 @@ def worktree_remove(repo: Path, path: Path, locked: bool) -> None:
     _check(_git(repo, *args, str(path)))
 
 
+# The questions rev_parse, branch_exists and valid_branch_name ask, alone or side by side.
+def _commit_of(ref: str) -> list[str]:
+    return ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]
+
+
+def _branch_of(name: str) -> list[str]:
+    return ["rev-parse", "--verify", "--quiet", f"refs/heads/{name}"]
+
+
+def _branch_name(name: str) -> list[str]:
+    return ["check-ref-format", "--branch", name]
+
+
 def rev_parse(repo: Path, ref: str) -> str | None:
-    result = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", read_only=True)
+    result = _git(repo, *_commit_of(ref), read_only=True)
     return result.stdout.strip() if result.returncode == 0 else None
 
 
 def branch_exists(repo: Path, name: str) -> bool:
-    result = _git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}", read_only=True)
-    return result.returncode == 0
+    return _git(repo, *_branch_of(name), read_only=True).returncode == 0
+
+
+def valid_branch_name(repo: Path, name: str) -> bool:
+    return _git(repo, *_branch_name(name), read_only=True).returncode == 0
 
 
 def start_and_branch(repo: Path, ref: str, branch: str | None) -> tuple[str | None, bool, bool]:
     """rev_parse(ref), and for a branch valid_branch_name and branch_exists, asked of three
     git processes at once: a take asks all three before it does anything, and one after
     another they were 5-7 ms of it. (None, False, False) parts for no branch."""
-    argvs = [_argv(repo, ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], True)]
+    questions = [_commit_of(ref)]
     if branch is not None:
-        argvs.append(_argv(repo, ["check-ref-format", "--branch", branch], True))
-        argvs.append(
-            _argv(repo, ["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"], True)
-        )
+        questions += [_branch_name(branch), _branch_of(branch)]
+    argvs = [_argv(repo, question, read_only=True) for question in questions]
     done = proc.start_all(argvs, env=proc.git_env())()
     sha = done[0].stdout.strip() if done[0].returncode == 0 else None
     if branch is None:
         return sha, False, False
     return sha, done[1].returncode == 0, done[2].returncode == 0
-
-
-def valid_branch_name(repo: Path, name: str) -> bool:
-    return _git(repo, "check-ref-format", "--branch", name, read_only=True).returncode == 0
 
 
 def switch(path: Path, branch: str, create_from: str | None = None) -> None:
