@@ -103,20 +103,23 @@ def test_list_runs_one_git_status_per_slot_and_at_most_three_calls_besides(
     assert sorted(kinds) == sorted(["worktree", *["status"] * 3]), calls
 
 
-def test_take_of_a_warm_slot_runs_at_most_eight_git_calls(slots: Path, tmp_path: Path) -> None:
+def test_take_of_a_warm_slot_runs_at_most_seven_git_calls(slots: Path, tmp_path: Path) -> None:
     calls, result = git_calls(
         tmp_path, slots, "take", "--branch", "task-1", "--label", "t", "--json"
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["branch"] == "task-1"
-    kinds = [subcommand(line) for line in calls]
-    # (Shared files untracked, unless cached), start point, branch name valid and branch new
-    # (these three side by side), worktrees, the free slot's status, the switch, and the
-    # slot's own tracked files. The repository is found from its .git, without git.
-    assert len(calls) <= 8, calls
+    slot = str(slots.parent / "myproject-wt1")
+    kinds = [subcommand(line) for line in calls if f"-C {slots} ls-files" not in line]
+    # Start point, branch name valid and branch new (side by side, with the likely slot's
+    # status), worktrees, the switch, and which shared files the start commit tracks (while
+    # the switch runs). Whether main's index tracks them is asked only while its index is
+    # too new to trust a cached answer. The repository is found from its .git, without git.
+    assert len(kinds) <= 7, calls
     assert "rev-parse --path-format=absolute" not in " ".join(calls)
     assert kinds.count("status") == 1, calls
     assert kinds.count("switch") == 1, calls
+    assert not any(f"-C {slot} ls-files" in line for line in calls), calls
 
 
 def test_help_imports_nothing_but_its_own_text(tmp_path: Path) -> None:

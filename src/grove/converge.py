@@ -35,8 +35,11 @@ def link_target(grove: Grove, n: int, shared: str) -> str:
     return os.path.relpath(grove.main / shared, link.parent)
 
 
-def link_shared(grove: Grove, n: int, dry_run: bool = False) -> tuple[list[Change], list[str]]:
+def link_shared(
+    grove: Grove, n: int, dry_run: bool = False, tracked: set[str] | None = None
+) -> tuple[list[Change], list[str]]:
     """Point every shared file in slot n at main's copy; back up a stray regular file.
+    `tracked`: which shared files the slot's index holds, when the caller already knows.
 
     Every step looks at and changes the slot's entries without following a link on the
     way (fsio's *_inside functions): a folder the slot's content turned into a link is
@@ -46,7 +49,8 @@ def link_shared(grove: Grove, n: int, dry_run: bool = False) -> tuple[list[Chang
     if n == 0:
         return changes, notes
     slot_dir = grove.slot_path(n)
-    tracked = git.tracked(slot_dir, list(grove.config.shared))
+    if tracked is None:
+        tracked = git.tracked(slot_dir, list(grove.config.shared))
     for shared in grove.config.shared:
         target = link_target(grove, n, shared)
         if shared in tracked:

@@ -161,15 +161,27 @@ def start_and_branch(repo: Path, ref: str, branch: str | None) -> tuple[str | No
     """rev_parse(ref), and for a branch valid_branch_name and branch_exists, asked of three
     git processes at once: a take asks all three before it does anything, and one after
     another they were 5-7 ms of it. (None, False, False) parts for no branch."""
+    return start_request_checks(repo, ref, branch)()
+
+
+def start_request_checks(
+    repo: Path, ref: str, branch: str | None
+) -> Callable[[], tuple[str | None, bool, bool]]:
+    """start_and_branch, started: call the result (once) for its answer."""
     questions = [_commit_of(ref)]
     if branch is not None:
         questions += [_branch_name(branch), _branch_of(branch)]
     argvs = [_argv(repo, question, read_only=True) for question in questions]
-    done = proc.start_all(argvs, env=proc.git_env())()
-    sha = done[0].stdout.strip() if done[0].returncode == 0 else None
-    if branch is None:
-        return sha, False, False
-    return sha, done[1].returncode == 0, done[2].returncode == 0
+    collect = proc.start_all(argvs, env=proc.git_env())
+
+    def answers() -> tuple[str | None, bool, bool]:
+        done = collect()
+        sha = done[0].stdout.strip() if done[0].returncode == 0 else None
+        if branch is None:
+            return sha, False, False
+        return sha, done[1].returncode == 0, done[2].returncode == 0
+
+    return answers
 
 
 def switch(path: Path, branch: str, create_from: str | None = None) -> None:
@@ -209,6 +221,12 @@ _STATUS = ("status", "--porcelain=v2", "--branch", "-z")
 
 def status(path: Path) -> Status:
     return _parse_status(_check(_git(path, *_STATUS, read_only=True)))
+
+
+def start_status(path: Path) -> Callable[[], Status]:
+    """status, started: call the result (once) for the status, or its GitError."""
+    collect = proc.start_all([_argv(path, _STATUS, read_only=True)], env=proc.git_env())
+    return lambda: _parse_status(_check(collect()[0]))
 
 
 def statuses(paths: Sequence[Path]) -> list[Status | GitError]:
@@ -400,6 +418,25 @@ def tracked(path: Path, names: Sequence[str]) -> set[str]:
         return set()
     out = _check(_git(path, "ls-files", "-z", "--", *names, read_only=True))
     return {name for name in out.split("\0") if name}
+
+
+def start_tracked_in(
+    repo: Path, commit: str, names: Sequence[str]
+) -> Callable[[], set[str] | None]:
+    """Which of these files a commit holds (what `tracked` answers in a clean worktree just
+    switched to it), started: call the result once; None when git could not tell."""
+    if not names:
+        return set
+    argv = _argv(repo, ["ls-tree", "-r", "-z", "--name-only", commit, "--", *names], True)
+    collect = proc.start_all([argv], env=proc.git_env())
+
+    def answer() -> set[str] | None:
+        done = collect()[0]
+        if done.returncode != 0:
+            return None
+        return {name for name in done.stdout.split("\0") if name}
+
+    return answer
 
 
 def untracked_matching(repo: Path, patterns_file: Path) -> list[str]:

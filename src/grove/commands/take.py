@@ -3,9 +3,12 @@ new task."""
 
 from __future__ import annotations
 
-from grove.lifecycle import take
-from grove.lifecycle.take import TakeResult
+from grove.lifecycle import headstart
 from grove.slots import Grove
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from grove.lifecycle.take import TakeResult
 
 
 def run(
@@ -19,14 +22,25 @@ def run(
     allow_unapproved: bool = False,
     claim: bool = False,
 ) -> TakeResult:
-    if here:
-        return take.take_here(grove, label=label, pid=pid, allow_unapproved=allow_unapproved)
-    return take.take(
-        grove,
-        branch=branch,
-        start=start,
-        label=label,
-        pid=pid,
-        allow_unapproved=allow_unapproved,
-        claim=claim,
-    )
+    claiming = branch is not None and (claim or grove.config.team is not None)
+    if not here and not claiming:
+        # git starts on the request and the likely slot while take's modules load. (A
+        # claiming take asks the team's remote first, which can take seconds: no slot's
+        # lock is held early for that long.)
+        headstart.begin(grove, branch, start)
+    try:
+        from grove.lifecycle import take
+
+        if here:
+            return take.take_here(grove, label=label, pid=pid, allow_unapproved=allow_unapproved)
+        return take.take(
+            grove,
+            branch=branch,
+            start=start,
+            label=label,
+            pid=pid,
+            allow_unapproved=allow_unapproved,
+            claim=claim,
+        )
+    finally:
+        headstart.end()

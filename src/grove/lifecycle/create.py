@@ -4,6 +4,7 @@ write, set up and provision it under the slot's own lock."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -97,8 +98,15 @@ class Request:
     start_given: bool = False
 
 
-def check_request(grove: Grove, n: int | None, branch: str | None, start: str | None) -> Request:
-    """Every argument checked before anything is written."""
+def check_request(
+    grove: Grove,
+    n: int | None,
+    branch: str | None,
+    start: str | None,
+    asked: Callable[[], tuple[str | None, bool, bool]] | None = None,
+) -> Request:
+    """Every argument checked before anything is written. `asked`: git's answers, when the
+    questions were started earlier (git.start_request_checks for these arguments)."""
     if n is not None and n == 0:
         raise Refused("slot 0 is main, which always exists", hint="pick N from 1")
     if n is not None and n >= grove.config.slots:
@@ -107,7 +115,9 @@ def check_request(grove: Grove, n: int | None, branch: str | None, start: str | 
             f"(slots 1..{grove.config.slots - 1})",
             hint="raise slots in grove.toml to allow more",
         )
-    start_sha, valid, exists = git.start_and_branch(grove.main, start or "HEAD", branch)
+    if asked is None:
+        asked = git.start_request_checks(grove.main, start or "HEAD", branch)
+    start_sha, valid, exists = asked()
     if start_sha is None:
         raise UsageError(
             f"--from {start!r} is not a commit" if start else "main has no commits yet",

@@ -13,7 +13,7 @@ from typing import Any
 from grove import git, output, processes, steps
 from grove.converge import Change, link_shared, write_local
 from grove.errors import NoFreeSlot, Refused
-from grove.lifecycle import create
+from grove.lifecycle import create, headstart
 from grove.lifecycle.gate import require_approved
 from grove.lifecycle.locks import grove_lock, slot_lock, try_slot_lock
 from grove.record import field, record, replace
@@ -88,11 +88,6 @@ def _taking(lease: leases.Lease) -> leases.Lease:
     return replace(lease, pid=me, pid_started=leases.process_start_time(me), taking=True)
 
 
-def _reclaimable(lease: leases.Lease | None) -> bool:
-    """No lease, or one a killed take left (the task never started)."""
-    return lease is None or (lease.taking and lease.stale)
-
-
 def _handed_out_by_grove(grove: Grove, n: int, branch: str | None) -> bool:
     """Detached, or on the branch a take put there: a branch a person put on the slot
     (`grove create --branch`, `grove switch`) marks it as theirs."""
@@ -126,9 +121,11 @@ def _free_slot(grove: Grove, held: ExitStack) -> int | None:
             continue
         if slot.adopted:
             continue  # its folder belongs to the tool that made it, and that tool's agent
-        if not _reclaimable(leases.read(grove.state_dir, slot.n)):
+        if not leases.reclaimable(leases.read(grove.state_dir, slot.n)):
             continue
-        status = git.status(slot.path)
+        status = headstart.status_of(slot.n, slot.path)
+        if status is None:
+            status = git.status(slot.path)
         if not _handed_out_by_grove(grove, slot.n, status.branch):
             continue
         if status.dirty:
@@ -156,7 +153,7 @@ def _likely_slot(grove: Grove) -> int | None:
     layout = discover(grove)
     for slot in layout.slots:
         usable = slot.registered and slot.exists and not slot.adopted
-        free = usable and _reclaimable(leases.read(grove.state_dir, slot.n))
+        free = usable and leases.reclaimable(leases.read(grove.state_dir, slot.n))
         if 0 < slot.n < grove.config.slots and free:
             return slot.n
     return lowest_free(grove, layout)
@@ -197,7 +194,8 @@ def take(
     allow_unapproved: bool = False,
     claim: bool = False,
 ) -> TakeResult:
-    request = create.check_request(grove, None, branch, start)
+    asked = headstart.request_answers(grove.main, start or "HEAD", branch)
+    request = create.check_request(grove, None, branch, start, asked)
     require_approved(grove, "grove take", allow_unapproved)
     if request.branch is None or (grove.config.team is None and not claim):
         return _take(grove, request, label, pid, session)
@@ -229,6 +227,7 @@ def _take(
         with grove_lock(grove, "grove take"):
             grove = reread_registry(grove)
             n = _free_slot(grove, held)
+            headstart.end()  # the slot is chosen: a head start's lock on another is let go
             if n is not None:
                 if request.branch is not None and not request.new_branch:
                     create.check_branch_free(grove, request.branch, allowed=grove.slot_path(n))
@@ -279,14 +278,22 @@ def _hand_over(grove: Grove, n: int, request: create.Request) -> TakeResult:
     """Move the slot to the task's start point and bring its runtime in line. Callers hold
     slot n's lock and a lease on it."""
     path = grove.slot_path(n)
-    if request.branch is None:
-        git.switch_detached(path, request.start_sha)
-    elif request.new_branch:
-        git.switch(path, request.branch, create_from=request.start_sha)
-    elif git.status(path).branch != request.branch:
-        git.switch(path, request.branch)
+    asked = None
+    if request.branch is None or request.new_branch:
+        # The slot is clean, so after the switch its index holds exactly the start commit's
+        # files: which shared files are tracked is asked of that commit while git switches.
+        asked = git.start_tracked_in(grove.main, request.start_sha, list(grove.config.shared))
+    try:
+        if request.branch is None:
+            git.switch_detached(path, request.start_sha)
+        elif request.new_branch:
+            git.switch(path, request.branch, create_from=request.start_sha)
+        elif git.status(path).branch != request.branch:
+            git.switch(path, request.branch)
+    finally:
+        tracked = asked() if asked is not None else None  # reaped, whatever happened
     create.record_task_branch(grove, n, request.branch)
-    links, _ = link_shared(grove, n)
+    links, _ = link_shared(grove, n, tracked=tracked)
     changes = links + write_local(grove, n)
     setup = steps.run_setup(grove, n)  # a slot whose setup stopped halfway is finished
     synced = steps.sync(grove, n)

@@ -189,6 +189,11 @@ def _optional_text(value: object, key: str) -> str | None:
     return value
 
 
+def reclaimable(lease: Lease | None) -> bool:
+    """No lease, or one a killed take left (the task never started)."""
+    return lease is None or (lease.taking and lease.stale)
+
+
 def read(state_dir: Path, n: int) -> Lease | None:
     def parse(data: Any) -> Lease:
         if not isinstance(data, dict):

@@ -1,0 +1,214 @@
+"""A take's head start (lifecycle/headstart.py): git starts on the request and on the
+likely slot while the rest of take loads. The slot's status is read under that slot's
+lock, a busy slot is passed over without waiting, and a take that fails lets go of what it
+began. Real git, real processes and real locks throughout."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import git, write_config
+
+
+@pytest.fixture
+def warm(repo: Path) -> Path:
+    """main and three warm slots (detached, clean, free), made by real grove processes."""
+    write_config(repo, "[grove]\nslots = 4\n")
+    for _ in range(3):
+        made = _grove(repo, "create", "--json")
+        assert made.returncode == 0, made.stderr
+    return repo
+
+
+def _grove(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "grove", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+def _slot_lock(repo: Path, n: int) -> Path:
+    return repo / ".git" / "grove" / "locks" / f"slot-{n}.lock"
+
+
+def _free_now(lock: Path) -> bool:
+    """Whether nobody holds lock: a new open file description tries it without waiting
+    (flock conflicts between descriptions even within one process)."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def _probing_git(tmp_path: Path, repo: Path) -> tuple[dict[str, str], Path]:
+    """(environment, log): a git first on PATH that, for each `status`, logs the folder and
+    whether that slot's lock was free at that moment, then runs the real git."""
+    import shutil
+
+    real = shutil.which("git")
+    assert real is not None
+    folder = tmp_path / "probe-bin"
+    folder.mkdir()
+    wrapper = folder / "git"
+    wrapper.write_text(
+        f"#!{sys.executable}\n"
+        "import fcntl, os, re, sys\n"
+        "args = sys.argv[1:]\n"
+        "if 'status' in args and '-C' in args:\n"
+        "    where = args[args.index('-C') + 1]\n"
+        "    n = re.search(r'-wt(\\d+)$', where)\n"
+        "    state = 'main'\n"
+        "    if n:\n"
+        f"        lock = {str(repo / '.git' / 'grove' / 'locks')!r} + f'/slot-{{n[1]}}.lock'\n"
+        "        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)\n"
+        "        try:\n"
+        "            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "            state = 'free'\n"
+        "        except BlockingIOError:\n"
+        "            state = 'held'\n"
+        "        os.close(fd)\n"
+        "    with open(os.environ['GROVE_TEST_GIT_LOG'], 'a') as log:\n"
+        "        log.write(f'status {where} {state}\\n')\n"
+        f"os.execv({real!r}, [{real!r}, *args])\n"
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    log = tmp_path / "status.log"
+    env = {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}", "GROVE_TEST_GIT_LOG": str(log)}
+    return env, log
+
+
+def test_the_taken_slots_status_is_read_while_its_lock_is_held(warm: Path, tmp_path: Path) -> None:
+    env, log = _probing_git(tmp_path, warm)
+    taken = _grove(warm, "take", "--branch", "task-a", "--label", "a", "--json", env=env)
+    assert taken.returncode == 0, taken.stderr
+    assert json.loads(taken.stdout)["slot"] == 1
+    statuses = log.read_text().splitlines()
+    slot1 = str(warm.parent / "myproject-wt1")
+    # One status of the slot handed out, and no other grove command could change the slot
+    # while git read it: its lock was already this take's.
+    assert statuses == [f"status {slot1} held"], statuses
+    assert _free_now(_slot_lock(warm, 1))  # and let go when the take ended
+
+
+def test_a_busy_likely_slot_is_passed_over_without_waiting(warm: Path) -> None:
+    lock = _slot_lock(warm, 1)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as another grove command changing slot 1
+    try:
+        taken = _grove(warm, "take", "--branch", "task-b", "--label", "b", "--json")
+    finally:
+        os.close(fd)
+    assert taken.returncode == 0, taken.stderr
+    assert json.loads(taken.stdout)["slot"] == 2
+    assert not (warm / ".git" / "grove" / "leases" / "1.json").exists()
+    # Slot 1 is as it was: still detached, nothing switched while its lock was held.
+    assert git(warm.parent / "myproject-wt1", "branch", "--show-current").strip() == ""
+
+
+def test_a_likely_slot_with_work_in_it_is_skipped_and_its_work_kept(warm: Path) -> None:
+    work = warm.parent / "myproject-wt1" / "notes.txt"
+    work.write_text("an agent's unfinished work\n")
+    taken = _grove(warm, "take", "--branch", "task-c", "--label", "c", "--json")
+    assert taken.returncode == 0, taken.stderr
+    assert json.loads(taken.stdout)["slot"] == 2
+    assert work.read_text() == "an agent's unfinished work\n"
+    assert _free_now(_slot_lock(warm, 1))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--branch", "bad..name"),  # refused by the request's own check
+        ("--branch", "task-d", "--from", "no-such-commit"),
+    ],
+)
+def test_a_take_that_fails_lets_go_of_what_it_began(warm: Path, grove, args) -> None:
+    from grove import fsio
+    from grove.lifecycle import headstart
+
+    result = grove("take", *args, "--label", "d", "--json", cwd=warm)
+    assert result.code == 2, result.err
+    assert headstart._begun == []
+    assert fsio._held == {}
+    assert _free_now(_slot_lock(warm, 1))
+    assert not (warm / ".git" / "grove" / "locks" / "slot-1.owner").exists()
+    assert not (warm / ".git" / "grove" / "leases" / "1.json").exists()
+
+
+def test_a_refused_take_lets_go_of_the_slot_it_looked_at(warm: Path, grove) -> None:
+    from grove import fsio
+    from grove.lifecycle import headstart
+
+    env_file = warm / ".env"
+    env_file.write_text(env_file.read_text() + "SNEAKED_IN=1\n")  # an unapproved change
+    result = grove("take", "--branch", "task-e", "--label", "e", "--json", cwd=warm)
+    assert result.code == 1, result.err
+    assert result.json["error"]["code"] == "unapproved"
+    assert headstart._begun == []
+    assert fsio._held == {}
+    assert _free_now(_slot_lock(warm, 1))
+
+
+def test_status_is_only_given_for_the_slot_begun_on(warm: Path) -> None:
+    from grove.lifecycle import headstart
+    from grove.slots import open_grove
+
+    os.chdir(warm)
+    grove = open_grove()
+    headstart.begin(grove, "task-f", None)
+    try:
+        assert headstart.status_of(2, grove.slot_path(2)) is None
+        assert headstart.status_of(1, warm.parent / "elsewhere") is None
+        assert not _free_now(_slot_lock(warm, 1))  # held from begin on
+        status = headstart.status_of(1, grove.slot_path(1))
+        assert status is not None and not status.dirty and status.branch is None
+        assert headstart.status_of(1, grove.slot_path(1)) is None  # given once
+        assert headstart.request_answers(grove.main, "HEAD", "other") is None
+        sha, valid, exists = headstart.request_answers(grove.main, "HEAD", "task-f")()  # type: ignore[misc]
+        assert sha == git(warm, "rev-parse", "HEAD").strip() and valid and not exists
+    finally:
+        headstart.end()
+    assert _free_now(_slot_lock(warm, 1))
+
+
+def test_takes_at_once_each_get_their_own_slot(warm: Path) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "grove", "take", "--branch", f"race-{i}", "--json"],
+            cwd=warm,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(5)
+    ]
+    results = [(p.communicate(timeout=180), p.returncode) for p in procs]
+    won = [json.loads(out)["slot"] for (out, _), code in results if code == 0]
+    lost = [json.loads(out)["error"]["message"] for (out, _), code in results if code != 0]
+    # Three warm slots and `slots = 4`: three takes win, each its own slot; two find none.
+    assert sorted(won) == [1, 2, 3], lost
+    assert len(lost) == 2 and all(m.startswith("no free slot") for m in lost), lost
+    for n in (1, 2, 3):
+        assert _free_now(_slot_lock(warm, n))
+    assert not list((warm / ".git" / "grove" / "locks").glob("*.owner"))
