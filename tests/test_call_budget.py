@@ -103,7 +103,7 @@ def test_list_runs_one_git_status_per_slot_and_at_most_three_calls_besides(
     assert sorted(kinds) == sorted(["worktree", *["status"] * 3]), calls
 
 
-def test_take_of_a_warm_slot_runs_at_most_seven_git_calls(slots: Path, tmp_path: Path) -> None:
+def test_take_of_a_warm_slot_runs_at_most_six_git_calls(slots: Path, tmp_path: Path) -> None:
     calls, result = git_calls(
         tmp_path, slots, "take", "--branch", "task-1", "--label", "t", "--json"
     )
@@ -112,10 +112,11 @@ def test_take_of_a_warm_slot_runs_at_most_seven_git_calls(slots: Path, tmp_path:
     slot = str(slots.parent / "myproject-wt1")
     kinds = [subcommand(line) for line in calls if f"-C {slots} ls-files" not in line]
     # Start point, branch name valid and branch new (side by side, with the likely slot's
-    # status), worktrees, the switch, and which shared files the start commit tracks (while
-    # the switch runs). Whether main's index tracks them is asked only while its index is
-    # too new to trust a cached answer. The repository is found from its .git, without git.
-    assert len(kinds) <= 7, calls
+    # status), the switch, and which shared files the start commit tracks (while the switch
+    # runs). Whether main's index tracks them is asked only while its index is too new to
+    # trust a cached answer. The repository and its worktrees are read from .git's files.
+    assert len(kinds) <= 6, calls
+    assert "worktree" not in kinds, calls
     assert "rev-parse --path-format=absolute" not in " ".join(calls)
     assert kinds.count("status") == 1, calls
     assert kinds.count("switch") == 1, calls

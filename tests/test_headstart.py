@@ -212,3 +212,45 @@ def test_takes_at_once_each_get_their_own_slot(warm: Path) -> None:
     for n in (1, 2, 3):
         assert _free_now(_slot_lock(warm, n))
     assert not list((warm / ".git" / "grove" / "locks").glob("*.owner"))
+
+
+def _layout(grove_obj, from_records: bool) -> tuple[list[tuple[object, ...]], list[Path]]:
+    from grove.slots import discover
+
+    layout = discover(grove_obj, from_records=from_records)
+    slots = [(s.n, s.path, s.registered, s.exists, s.adopted) for s in layout.slots]
+    return slots, [wt.path for wt in layout.foreign]
+
+
+def test_take_reads_the_same_slots_from_gits_records_as_git_lists(
+    warm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """take's view of the slots (from git's records, without `git worktree list`) on every
+    layout grove meets: slots, a slot folder deleted without a prune, a locked worktree, a
+    foreign worktree, one added by hand under a slot's name, an adopted one, and a folder
+    named like a slot that is not a worktree."""
+    from grove.slots import open_grove
+
+    parent = warm.parent
+    import shutil
+
+    shutil.rmtree(parent / "myproject-wt2")  # prunable now
+    git(warm, "worktree", "lock", str(parent / "myproject-wt3"), "--reason", "kept")
+    git(warm, "worktree", "add", "--detach", str(parent / "elsewhere"))
+    write_config(warm, "[grove]\nslots = 8\n")
+    git(warm, "worktree", "add", "--detach", str(parent / "myproject-wt4"))
+    git(warm, "worktree", "add", "--detach", str(parent / "cursor-made"))
+    adopted = _grove(parent / "cursor-made", "take", "--here", "--json")
+    assert adopted.returncode == 0, adopted.stderr
+    (parent / "myproject-wt6").mkdir()
+    monkeypatch.chdir(warm)
+    grove_obj = open_grove()
+    from_git = _layout(grove_obj, from_records=False)
+    assert _layout(grove_obj, from_records=True) == from_git
+    # The layout really holds each case, so the comparison above covers them.
+    by_n = {n: (registered, exists, adopted) for n, _, registered, exists, adopted in from_git[0]}
+    assert by_n[2] == (True, False, False)
+    assert by_n[3] == (True, True, False) and by_n[4] == (True, True, False)
+    assert by_n[6] == (False, True, False)
+    assert any(flags[2] for flags in by_n.values())  # the adopted worktree
+    assert from_git[1] == [parent / "elsewhere"]

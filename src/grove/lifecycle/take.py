@@ -115,7 +115,7 @@ def _free_slot(grove: Grove, held: ExitStack) -> int | None:
     """The lowest slot grove may hand out now, its lock taken into `held`. Callers hold the
     grove lock, so what is checked here stays true until the lease is written."""
     listening: processes.Found | None = None  # one pass for every slot, made when needed
-    layout = discover(grove).slots
+    layout = discover(grove, from_records=True).slots
     for slot in layout:
         if slot.n == 0 or slot.n >= grove.config.slots or not (slot.registered and slot.exists):
             continue
