@@ -31,6 +31,8 @@ def require_approved(grove: Grove, command: str, allow_unapproved: bool = False)
     No approval at all is first use: create and refresh record the current state (and say
     so), as they always have, so this passes. An old unkeyed record whose files are exactly
     as approved is rewritten keyed on the way (approval.status)."""
+    if approval.known_unchanged(grove):
+        return
     state = approval.status(grove, upgrade=True)
     if state.upgraded:
         output.narrate(
