@@ -110,3 +110,38 @@ def test_without_its_version_a_cluster_is_refused_with_both_versions(
     assert f"PostgreSQL {binaries.major_of(older)} ({older})" in error["message"]
     assert "db reseed" in error["hint"]
     assert grove("list", "--json").code == 0  # reading its state still works
+
+
+def test_a_folders_version_is_asked_once_while_its_postgres_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """major_of with a state folder keeps `postgres --version`'s answer with the binary's
+    stats: a take does not start postgres to ask again, a replaced binary is asked anew."""
+    from grove.state import digests
+
+    real = next(binaries._candidates(), None)
+    if real is None:
+        pytest.skip("no PostgreSQL binaries on this machine")
+    monkeypatch.setattr(digests, "SETTLED_NS", -1)
+    folder, log, state = tmp_path / "bin", tmp_path / "asked.log", tmp_path / "state"
+    folder.mkdir()
+    state.mkdir()
+    wrapper = folder / "postgres"
+
+    def install(extra: str) -> None:
+        wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\n{extra}exec "{real}/postgres" "$@"\n')
+        wrapper.chmod(0o755)
+
+    install("")
+    expected = binaries._ask_major(real)
+    assert expected is not None
+    binaries.major_of.cache_clear()
+    assert binaries.major_of(folder, state) == expected
+    binaries.major_of.cache_clear()  # as a new grove process
+    assert binaries.major_of(folder, state) == expected
+    assert log.read_text().splitlines() == ["--version"]
+    install(": replaced\n")  # a new binary (an upgrade): its stats differ
+    binaries.major_of.cache_clear()
+    assert binaries.major_of(folder, state) == expected
+    assert log.read_text().splitlines() == ["--version", "--version"]
+    binaries.major_of.cache_clear()

@@ -183,8 +183,11 @@ def test_a_service_that_never_listens_is_stopped_after_its_timeout(repo: Path, g
     assert failed.json["error"]["tail"] == ["waiting"]
     pid = failed.json["error"].get("pid")
     assert grove("list", "--json").json["slots"][1]["services"][0]["state"] == "down"
-    sleepers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "60"]]
-    assert not [p for p in sleepers if p.cwd() == str(repo.parent / "myproject-wt1")], pid
+    # Another user's `sleep 60` (a second suite on the machine) has an unreadable cwd: None.
+    sleepers = [
+        p for p in psutil.process_iter(["cmdline", "cwd"]) if p.info["cmdline"] == ["sleep", "60"]
+    ]
+    assert not [p for p in sleepers if p.info["cwd"] == str(repo.parent / "myproject-wt1")], pid
 
 
 def test_up_refuses_a_port_another_process_holds(served: Path, grove) -> None:

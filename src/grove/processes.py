@@ -214,6 +214,25 @@ def _place_of(path: str, places: dict[str, tuple[str, int | None]]) -> tuple[str
     return ("", None)
 
 
+def name_and_cwd(pid: int) -> tuple[str, str] | None:
+    """pid's name and working directory; None when it is gone (a zombie included) or not
+    ours to read. On Linux from /proc: psutil's import alone was 6-10 ms of a take."""
+    if LINUX:
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        where = _readlink(f"/proc/{pid}/cwd")
+        return None if where is None else (name.strip(), where)
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        return process.name(), str(process.cwd())
+    except (psutil.Error, OSError):
+        return None
+
+
 def _group(pid: int) -> int | None:
     try:
         return os.getpgid(pid)

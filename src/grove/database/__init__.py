@@ -16,7 +16,6 @@ gets the old one's rows. A server is stopped before its folder is deleted, and
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -97,6 +96,8 @@ def seed_digest(grove: Grove) -> str:
 
 
 def _hash_seed(grove: Grove, what: str) -> str:
+    import hashlib  # only when the seed's inputs changed (state/digests)
+
     db = config_of(grove)
     digest = hashlib.sha256()
     digest.update(what.encode())

@@ -20,8 +20,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,6 +99,8 @@ class Cluster:
         """A new cluster whose superuser needs `password` from the start."""
         refuse_root()
         self.root.mkdir(parents=True, exist_ok=True)
+        import tempfile  # with shutil, loaded only by what makes or secures a cluster
+
         # initdb reads the password from a file, never from argv (which `ps` shows to all).
         fd, pwfile = tempfile.mkstemp(prefix=".pwfile.", dir=self.root)
         try:
@@ -214,7 +214,7 @@ class Cluster:
         postmaster.pid can outlive a crash, and its pid can be reused by an unrelated
         process, so the pid must be alive, be a postgres, and serve this data directory.
         """
-        import psutil
+        from grove import processes
 
         try:
             first = (self.data / "postmaster.pid").read_text(encoding="utf-8").splitlines()[0]
@@ -223,12 +223,11 @@ class Cluster:
             return None
         if pid <= 0:
             return None  # single-user mode (initdb's bootstrap) writes a negative pid
-        try:
-            process = psutil.Process(pid)
-            if "postgres" not in process.name() and "postmaster" not in process.name():
-                return None
-            cwd = process.cwd()
-        except (psutil.Error, OSError):
+        found = processes.name_and_cwd(pid)
+        if found is None:
+            return None
+        name, cwd = found
+        if "postgres" not in name and "postmaster" not in name:
             return None
         return pid if Path(cwd).resolve() == self.data.resolve() else None
 
@@ -350,6 +349,9 @@ def _auth_text(password: str) -> str:
 def _private_socket_dir() -> Iterator[Path]:
     """A new folder only this user can enter (mkdtemp makes it 0700), with a path short
     enough for a socket."""
+    import shutil
+    import tempfile
+
     base = tempfile.gettempdir()
     if len(base) > _MAX_SOCKET_BASE:
         base = "/tmp"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import time
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -33,6 +32,8 @@ OLD = "template.old"
 
 
 def _free_port() -> int:
+    import socket  # only a template build needs it
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -57,7 +58,9 @@ class ClusterBackend(Backend):
             return self.bin_dir() if strict else self._any_bin()
         recorded = Cluster(folder, Path()).read_marker().get("bin")
         recorded = recorded if isinstance(recorded, str) else None
-        found = binaries.for_major(major, recorded, self.db.bin, self.grove.main)
+        found = binaries.for_major(
+            major, recorded, self.db.bin, self.grove.main, self.grove.state_dir
+        )
         if found is not None:
             return found
         if strict:
