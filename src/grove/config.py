@@ -6,11 +6,14 @@ import re
 import string
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from grove import envfile
 from grove.errors import ConfigError
 from grove.record import field, record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 CONFIG_NAME = "grove.toml"
 ENVRC = ".envrc"  # direnv's per-folder file; [env] envrc = true has grove write it

@@ -8,10 +8,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from grove.errors import GroveError
 from grove.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 BLOCK_BEGIN = "# >>> grove"
 BLOCK_END = "# <<< grove"

@@ -6,13 +6,15 @@ import json
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any, Protocol
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any, Protocol
 
-class Result(Protocol):
-    def as_json(self) -> dict[str, Any]: ...
+    class Result(Protocol):  # annotations only: no isinstance check needs it at run time
+        def as_json(self) -> dict[str, Any]: ...
 
-    def as_text(self) -> str: ...
+        def as_text(self) -> str: ...
 
 
 # C0 and C1 control characters except tab and newline, and the bidirectional overrides
