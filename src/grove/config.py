@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
@@ -601,6 +600,14 @@ def _envrc(
     return wanted
 
 
+def _format_fields(text: str) -> list[tuple[str, str | None, str | None, str | None]]:
+    """string.Formatter().parse(text), which is this very call: importing string compiles
+    string.Template's regex, a cost every command paid for a check of a few short strings."""
+    import _string  # type: ignore[import-not-found]  # CPython's own module; typeshed has no stub
+
+    return list(_string.formatter_parser(text))
+
+
 def _check_naming(r: _Reader, naming: str) -> None:
     """The name must parse back to its slot number (slots.Grove.index_for builds a regex
     from it), so only plain {n} once and {name}, and no literal braces the regex would
@@ -610,7 +617,7 @@ def _check_naming(r: _Reader, naming: str) -> None:
         "braces, format specs or conversions, and without '/'"
     )
     try:
-        parsed = list(string.Formatter().parse(naming))
+        parsed = _format_fields(naming)
     except ValueError as exc:
         raise r.fail("[grove] naming", f"{expected} ({exc})", naming) from None
     fields = [name for _, name, _, _ in parsed if name is not None]
@@ -778,7 +785,7 @@ def _parse_ports(r: _Reader, table: dict[str, Any], slots: int) -> tuple[PortSpe
 def _check_template(r: _Reader, where: str, template: str, port_names: set[str]) -> None:
     allowed = set(TEMPLATE_FIELDS) | port_names
     try:
-        parsed = list(string.Formatter().parse(template))
+        parsed = _format_fields(template)
     except ValueError as exc:
         raise r.fail(where, f"a template with balanced braces ({exc})", template) from None
     for _, name, spec, conversion in parsed:
