@@ -81,7 +81,8 @@ DATABASE_VARS = frozenset(
 )
 
 
-DB_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
+# A pattern, compiled on first use (re caches it): a config without [database] never needs it.
+DB_NAME = r"[a-z_][a-z0-9_]{0,39}"
 
 
 @record(frozen=True)
@@ -94,7 +95,7 @@ class ServiceSpec:
     ready_timeout: float = 60.0
 
 
-SERVICE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+SERVICE_NAME = r"[a-z][a-z0-9_-]{0,31}"  # compiled on first use, as DB_NAME
 DEFAULT_READY_TIMEOUT = 60.0
 
 
@@ -367,7 +368,7 @@ def _parse_services(
     claimed: dict[str, str] = {}
     for name, given in table.items():
         where = f"[services] {name}"
-        if not SERVICE_NAME.fullmatch(name):
+        if not re.fullmatch(SERVICE_NAME, name):
             raise r.fail(where, "a service name of lower-case letters, digits, - and _")
         entry = {"run": given} if isinstance(given, str) else given
         if not isinstance(entry, dict):
@@ -413,7 +414,7 @@ def _parse_database(
     if mode not in ("cluster", "server"):
         raise r.fail("[database] mode", '"cluster" or "server"', mode)
     name = r.text(table.get("name", "app"), "[database] name")
-    if not DB_NAME.fullmatch(name):
+    if not re.fullmatch(DB_NAME, name):
         raise r.fail("[database] name", "a lowercase identifier of at most 40 characters", name)
     url = table.get("url")
     if mode == "server":
@@ -497,8 +498,9 @@ def _parse_security(r: _Reader, data: dict[str, Any], shared: tuple[str, ...]) -
     )
 
 
-REMOTE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@:/+~-]*")
-DURATION = re.compile(r"(\d+)\s*([smhd])")
+# Patterns compiled on first use, as DB_NAME: only a [team] table needs them.
+REMOTE_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.@:/+~-]*"
+DURATION = r"(\d+)\s*([smhd])"
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_CLAIM_TTL = 1
 MAX_CLAIM_TTL = 30 * 86400  # a month: a claim nobody renews for longer is abandoned
@@ -507,7 +509,7 @@ MAX_CLAIM_TTL = 30 * 86400  # a month: a claim nobody renews for longer is aband
 def _parse_team(r: _Reader, team: dict[str, Any]) -> TeamConfig:
     remote = r.text(team.get("remote", "origin"), "[team] remote")
     # Passed to git as an argument: a leading '-' would be read as an option.
-    if not REMOTE_NAME.fullmatch(remote):
+    if not re.fullmatch(REMOTE_NAME, remote):
         raise r.fail(
             "[team] remote",
             "a git remote's name (like origin) or URL, not starting with '-', without spaces",
@@ -526,7 +528,7 @@ def parse_ttl(r: _Reader, value: object) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
     elif isinstance(value, str):
-        found = DURATION.fullmatch(value.strip())
+        found = re.fullmatch(DURATION, value.strip())
         if found:
             seconds = float(int(found.group(1)) * DURATION_UNITS[found.group(2)])
     # `MIN <= seconds` is false for TOML's nan, and inf fails the upper bound.
