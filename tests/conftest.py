@@ -259,6 +259,34 @@ def imported_by(cwd: Path, *args: str) -> set[str]:
     return set(modules.split())
 
 
+def importers_of(cwd: Path, modules: tuple[str, ...], *args: str) -> dict[str, set[str]]:
+    """For each of modules, the modules whose import statements asked for it during one
+    in-process call of grove (its own import included), whether or not it was loaded yet."""
+    probe = (
+        "import builtins, io, sys, contextlib\n"
+        f"asked = {{name: set() for name in {list(modules)!r}}}\n"
+        "real = builtins.__import__\n"
+        "def spy(name, globals=None, *rest, **kwargs):\n"
+        "    if name in asked:\n"
+        "        asked[name].add((globals or {}).get('__name__', '?'))\n"
+        "    return real(name, globals, *rest, **kwargs)\n"
+        "builtins.__import__ = spy\n"
+        "from grove.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main({list(args)!r})\n"
+        "builtins.__import__ = real\n"
+        "import json\n"
+        "print(code, json.dumps({name: sorted(found) for name, found in asked.items()}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    code, _, found = result.stdout.strip().partition(" ")
+    assert code == "0", result.stderr
+    return {name: set(importers) for name, importers in json.loads(found).items()}
+
+
 def logging_git(tmp_path: Path) -> tuple[dict[str, str], Path]:
     """(environment, log): with that environment, a git first on PATH appends its
     arguments to the log, then runs the real git."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import imported_by, logging_git, write_config
+from conftest import imported_by, importers_of, logging_git, write_config
 
 # Modules no everyday command needs: each one cost milliseconds of every call when it was
 # imported (dataclasses compiled with exec and brought inspect; concurrent.futures, python-
@@ -134,12 +134,32 @@ def test_help_imports_nothing_but_its_own_text(tmp_path: Path) -> None:
     }
 
 
-@pytest.mark.parametrize("args", [("list", "--json"), ("list",), ("env", "1", "--format", "json")])
+EVERYDAY = [
+    ("list", "--json"),
+    ("list",),
+    ("env", "1", "--format", "json"),
+    ("take", "--branch", "task-x", "--label", "t", "--json"),
+]
+
+
+@pytest.mark.parametrize("args", EVERYDAY)
 def test_everyday_commands_import_no_heavy_module(slots: Path, args: tuple[str, ...]) -> None:
     loaded = imported_by(slots, *args)
     assert "grove.config" in loaded  # the probe ran the command, not just the parser
     assert sorted(loaded & NEVER) == []
     assert not any(m.startswith(("rich.", "psutil.", "dotenv.", "concurrent.")) for m in loaded)
+
+
+@pytest.mark.parametrize("args", EVERYDAY)
+def test_no_grove_module_imports_typing_or_string(slots: Path, args: tuple[str, ...]) -> None:
+    """typing cost ~3 ms of every call, string a regex: grove's modules name typing's types
+    under TYPE_CHECKING only. Others still import them: python-dotenv's parser (for a .env
+    file) and tomllib (when grove.toml changed since its parse was cached)."""
+    asked = importers_of(slots, ("typing", "string"), *args)
+    # python-dotenv's parser.py, which envfile loads under a name of grove's own.
+    theirs = {"grove._dotenv_parser"}
+    assert sorted(m for m in asked["typing"] - theirs if m.startswith("grove")) == []
+    assert sorted(m for m in asked["string"] - theirs if m.startswith("grove")) == []
 
 
 def test_env_imports_no_socket_or_hashing(slots: Path) -> None:

@@ -16,13 +16,16 @@ import stat
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from grove import envfile, fsio
 from grove.errors import DamagedState
 from grove.record import record
 from grove.slots import Grove
 from grove.state import store
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 RECORD = "approved.json"
 KEY_FILE = "approval.key"

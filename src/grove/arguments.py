@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
 
 from grove import __version__, usage
 from grove.errors import UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
     from grove.lifecycle.holders import Caller
 
 # argparse passes each of its own strings through gettext, and gettext looks for catalog

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from grove import envfile
 from grove.errors import ConfigError
 from grove.record import field, record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 CONFIG_NAME = "grove.toml"
 ENVRC = ".envrc"  # direnv's per-folder file; [env] envrc = true has grove write it
@@ -79,7 +81,8 @@ DATABASE_VARS = frozenset(
 )
 
 
-DB_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
+# A pattern, compiled on first use (re caches it): a config without [database] never needs it.
+DB_NAME = r"[a-z_][a-z0-9_]{0,39}"
 
 
 @record(frozen=True)
@@ -92,7 +95,7 @@ class ServiceSpec:
     ready_timeout: float = 60.0
 
 
-SERVICE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+SERVICE_NAME = r"[a-z][a-z0-9_-]{0,31}"  # compiled on first use, as DB_NAME
 DEFAULT_READY_TIMEOUT = 60.0
 
 
@@ -365,7 +368,7 @@ def _parse_services(
     claimed: dict[str, str] = {}
     for name, given in table.items():
         where = f"[services] {name}"
-        if not SERVICE_NAME.fullmatch(name):
+        if not re.fullmatch(SERVICE_NAME, name):
             raise r.fail(where, "a service name of lower-case letters, digits, - and _")
         entry = {"run": given} if isinstance(given, str) else given
         if not isinstance(entry, dict):
@@ -411,7 +414,7 @@ def _parse_database(
     if mode not in ("cluster", "server"):
         raise r.fail("[database] mode", '"cluster" or "server"', mode)
     name = r.text(table.get("name", "app"), "[database] name")
-    if not DB_NAME.fullmatch(name):
+    if not re.fullmatch(DB_NAME, name):
         raise r.fail("[database] name", "a lowercase identifier of at most 40 characters", name)
     url = table.get("url")
     if mode == "server":
@@ -495,8 +498,9 @@ def _parse_security(r: _Reader, data: dict[str, Any], shared: tuple[str, ...]) -
     )
 
 
-REMOTE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@:/+~-]*")
-DURATION = re.compile(r"(\d+)\s*([smhd])")
+# Patterns compiled on first use, as DB_NAME: only a [team] table needs them.
+REMOTE_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.@:/+~-]*"
+DURATION = r"(\d+)\s*([smhd])"
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_CLAIM_TTL = 1
 MAX_CLAIM_TTL = 30 * 86400  # a month: a claim nobody renews for longer is abandoned
@@ -505,7 +509,7 @@ MAX_CLAIM_TTL = 30 * 86400  # a month: a claim nobody renews for longer is aband
 def _parse_team(r: _Reader, team: dict[str, Any]) -> TeamConfig:
     remote = r.text(team.get("remote", "origin"), "[team] remote")
     # Passed to git as an argument: a leading '-' would be read as an option.
-    if not REMOTE_NAME.fullmatch(remote):
+    if not re.fullmatch(REMOTE_NAME, remote):
         raise r.fail(
             "[team] remote",
             "a git remote's name (like origin) or URL, not starting with '-', without spaces",
@@ -524,7 +528,7 @@ def parse_ttl(r: _Reader, value: object) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
     elif isinstance(value, str):
-        found = DURATION.fullmatch(value.strip())
+        found = re.fullmatch(DURATION, value.strip())
         if found:
             seconds = float(int(found.group(1)) * DURATION_UNITS[found.group(2)])
     # `MIN <= seconds` is false for TOML's nan, and inf fails the upper bound.
@@ -598,6 +602,14 @@ def _envrc(
     return wanted
 
 
+def _format_fields(text: str) -> list[tuple[str, str | None, str | None, str | None]]:
+    """string.Formatter().parse(text), which is this very call: importing string compiles
+    string.Template's regex, a cost every command paid for a check of a few short strings."""
+    import _string  # type: ignore[import-not-found]  # CPython's own module; typeshed has no stub
+
+    return list(_string.formatter_parser(text))
+
+
 def _check_naming(r: _Reader, naming: str) -> None:
     """The name must parse back to its slot number (slots.Grove.index_for builds a regex
     from it), so only plain {n} once and {name}, and no literal braces the regex would
@@ -607,7 +619,7 @@ def _check_naming(r: _Reader, naming: str) -> None:
         "braces, format specs or conversions, and without '/'"
     )
     try:
-        parsed = list(string.Formatter().parse(naming))
+        parsed = _format_fields(naming)
     except ValueError as exc:
         raise r.fail("[grove] naming", f"{expected} ({exc})", naming) from None
     fields = [name for _, name, _, _ in parsed if name is not None]
@@ -775,7 +787,7 @@ def _parse_ports(r: _Reader, table: dict[str, Any], slots: int) -> tuple[PortSpe
 def _check_template(r: _Reader, where: str, template: str, port_names: set[str]) -> None:
     allowed = set(TEMPLATE_FIELDS) | port_names
     try:
-        parsed = list(string.Formatter().parse(template))
+        parsed = _format_fields(template)
     except ValueError as exc:
         raise r.fail(where, f"a template with balanced braces ({exc})", template) from None
     for _, name, spec, conversion in parsed:

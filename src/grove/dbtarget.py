@@ -22,7 +22,7 @@ from grove.state import store
 
 CLUSTER_USER = "postgres"
 # token_urlsafe's alphabet, so the password needs no quoting in SQL, URLs or dotenv files.
-_PASSWORD_SHAPE = re.compile(r"[A-Za-z0-9_-]{32,256}")
+_PASSWORD_SHAPE = r"[A-Za-z0-9_-]{32,256}"  # compiled on first use (re caches it)
 
 
 def config_of(grove: Grove) -> DatabaseConfig:
@@ -157,7 +157,7 @@ def _read_password(path: Path) -> str | None:
         text = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         raise store.damaged(path, "cannot be read as text", repair) from None
-    if not _PASSWORD_SHAPE.fullmatch(text):
+    if not re.fullmatch(_PASSWORD_SHAPE, text):
         raise store.damaged(path, "not a password grove made", repair)  # never echoed
     return text
 

@@ -262,7 +262,7 @@ def host_port(entry: object) -> tuple[int | None, str | None, int | None, str] |
         if len(parts) < 2:
             return None  # only a container port: compose picks a free host port
         host = parts[-2]
-    match = VAR_REF.fullmatch(host.strip())
+    match = re.fullmatch(VAR_REF, host.strip())
     if match:
         name = match.group("name") or match.group("bare")
         default = match.group("default")

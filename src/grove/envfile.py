@@ -8,18 +8,22 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from grove.errors import GroveError
 from grove.record import record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
+
 BLOCK_BEGIN = "# >>> grove"
 BLOCK_END = "# <<< grove"
-KEY = re.compile(r"[A-Z_][A-Z0-9_]*")  # used with fullmatch: `$` would accept "KEY\n"
+# Patterns compiled on first use (re caches them): only commands that write a file use these.
+KEY = r"[A-Z_][A-Z0-9_]*"  # used with fullmatch: `$` would accept "KEY\n"
 # Characters that Node's dotenv, python-dotenv and docker compose all read the same way
 # when unquoted. Anything else is double-quoted; the few characters that each reader
 # treats differently inside double quotes are refused outright.
-_UNQUOTED = re.compile(r"^[A-Za-z0-9_./:@%+,=~?&!*-]+$")
+_UNQUOTED = r"^[A-Za-z0-9_./:@%+,=~?&!*-]+$"
 _REFUSED = {
     '"': "a double quote",
     "\\": "a backslash",
@@ -38,7 +42,7 @@ class UnsafeValue(ValueError):
 
 
 def format_assignment(key: str, value: str) -> str:
-    if not KEY.fullmatch(key):
+    if not re.fullmatch(KEY, key):
         raise UnsafeValue(key, "keys must match ^[A-Z_][A-Z0-9_]*$")
     for char, name in _REFUSED.items():
         if char in value:
@@ -47,7 +51,7 @@ def format_assignment(key: str, value: str) -> str:
                 f"the value contains {name}, which Node's dotenv, python-dotenv and docker "
                 "compose read differently",
             )
-    if _UNQUOTED.match(value):
+    if re.match(_UNQUOTED, value):
         return f"{key}={value}"
     return f'{key}="{value}"'
 
@@ -123,7 +127,8 @@ def read_block(text: str) -> dict[str, str] | None:
 # blanks in a row: such a line reads as empty, and `validate` names it (issue 13).
 LINE_LIMIT = 128 * 1024  # Linux's MAX_ARG_STRLEN: no program receives a longer KEY=value
 BLANK_RUN_LIMIT = 256  # no real value holds this many blanks in a row
-_DOTENV_BREAK = re.compile(r"\r\n|\n|\r")  # what python-dotenv counts as a line break
+# What python-dotenv counts as a line break: a pattern compiled on first use (re caches it).
+_DOTENV_BREAK = r"\r\n|\n|\r"
 # Each is anchored at the first character of a line (or of a run of blanks), so a line or
 # run is scanned once, up to the limit: linear in the text.
 _LONG_LINE = re.compile(rf"(?<![^\r\n])[^\r\n]{{{LINE_LIMIT + 1}}}")
@@ -160,8 +165,8 @@ def _dotenv_safe(text: str) -> tuple[str, list[SkippedLine]]:
     numbers stay), and those lines."""
     if not (_LONG_LINE.search(text) or _LONG_BLANK_RUN.search(text)):
         return text, []
-    parts = _DOTENV_BREAK.split(text)  # the breaks themselves stay in the text below
-    breaks = _DOTENV_BREAK.findall(text)
+    parts = re.split(_DOTENV_BREAK, text)  # the breaks themselves stay in the text below
+    breaks = re.findall(_DOTENV_BREAK, text)
     skipped: list[SkippedLine] = []
     for index, line in enumerate(parts):
         too_long = len(line) > LINE_LIMIT
@@ -212,7 +217,7 @@ def read_assignments(text: str) -> Reading:
         source = binding.original.string
         # A binding starts at the blank lines before its key; report the key's own line.
         lead = len(source) - len(source.lstrip())
-        line = binding.original.line + len(_DOTENV_BREAK.findall(source, 0, lead))
+        line = binding.original.line + len(re.compile(_DOTENV_BREAK).findall(source, 0, lead))
         found.append(Assignment(binding.key, binding.value, line, source[lead:]))
     return Reading(found, skipped)
 
@@ -229,7 +234,7 @@ class UserLine:
 def user_lines(text: str) -> list[UserLine] | None:
     """The assignments outside the managed block, or None when there is no closed block."""
     try:
-        span = _block_span(_DOTENV_BREAK.split(text))  # lines numbered as python-dotenv does
+        span = _block_span(re.split(_DOTENV_BREAK, text))  # lines numbered as python-dotenv does
     except BrokenBlock:
         return None
     if span is None:

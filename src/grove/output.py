@@ -6,24 +6,28 @@ import json
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any, Protocol
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any, Protocol
 
-class Result(Protocol):
-    def as_json(self) -> dict[str, Any]: ...
+    class Result(Protocol):  # annotations only: no isinstance check needs it at run time
+        def as_json(self) -> dict[str, Any]: ...
 
-    def as_text(self) -> str: ...
+        def as_text(self) -> str: ...
 
 
 # C0 and C1 control characters except tab and newline, and the bidirectional overrides
 # ("Trojan source"): from a label, a file name or a value, any of them could move the
 # cursor, retitle the terminal, recolour output or make text read differently than it is.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# A pattern compiled on first use (re caches it): a --json call that narrates nothing never
+# needs it.
+_UNSAFE = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 
 
 def safe(text: str) -> str:
     """Text that is safe for a terminal: each control character becomes a visible escape."""
-    return _UNSAFE.sub(_escape, text)
+    return re.sub(_UNSAFE, _escape, text)
 
 
 def _escape(found: re.Match[str]) -> str:

@@ -9,9 +9,12 @@ import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from grove.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 # Variables that pin git to one repository. Hooks and `git grove` (run as a git
 # subcommand) export some of them; inherited, they would make every query in another

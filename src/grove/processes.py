@@ -16,12 +16,15 @@ import os
 import sys
 from collections.abc import Callable, Collection
 from pathlib import Path, PurePath
-from typing import Any
 
 from grove.record import field, record
 from grove.slots import Grove
 from grove.state import leases
 from grove.state import services as service_records
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 COMMAND_CHARS = 160  # a command line is named, not reproduced: a runaway one stays short
 LINUX = sys.platform.startswith("linux")

@@ -16,7 +16,9 @@ from grove import envfile
 from grove.slotenv import is_protected, managed_values
 from grove.slots import Grove
 
-SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # fullmatch: what `export` accepts
+# fullmatch: what `export` accepts. A pattern compiled on first use (re caches it): take
+# loads this module without exporting anything.
+SHELL_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
 
 def quote(value: str) -> str:
@@ -32,7 +34,7 @@ def exported_values(grove: Grove, n: int) -> dict[str, str]:
     return {
         key: value
         for key, value in managed_values(grove, n).items()
-        if SHELL_NAME.fullmatch(key)
+        if re.fullmatch(SHELL_NAME, key)
         and not is_protected(key)
         and not any(c in value for c in "\n\r\0")
     }

@@ -6,7 +6,6 @@ import re
 from collections.abc import Sequence
 from functools import cached_property, partial
 from pathlib import Path
-from typing import Any, NoReturn
 
 from grove import config as config_mod
 from grove import dotgit, git
@@ -14,6 +13,10 @@ from grove.config import Config
 from grove.errors import UsageError
 from grove.record import field, record, replace
 from grove.state import digests, registry, store
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 
 @record(frozen=True)

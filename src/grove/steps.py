@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from grove import fsio, output, proc, slotenv
 from grove.record import field, record
 from grove.slots import Grove
 from grove.state import digests, identity
 from grove.state import setup as records
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @record(frozen=True)

@@ -7,20 +7,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-_EMBEDDED = re.compile(
-    r"(?P<host>localhost|127\.0\.0\.1|0\.0\.0\.0)(?P<colon>:)(?P<port>\d{2,5})(?![\d])"
-)
-VAR_REF = re.compile(
+# Patterns compiled on first use (re caches them): a config without such values never
+# compiles them.
+_EMBEDDED = r"(?P<host>localhost|127\.0\.0\.1|0\.0\.0\.0)(?P<colon>:)(?P<port>\d{2,5})(?![\d])"
+VAR_REF = (
     r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?P<op>:?-)?(?P<default>[^}]*)\}|\$(?P<bare>[A-Z_][A-Z0-9_]*)"
 )
 # Past a value's last "}" no ${...} can close, so only $VAR can match there: VAR_REF
 # alone rescans to the end from every unclosed "${" (a 128 KiB value of "${A" took 46 s).
-_BARE_REF = re.compile(r"\$(?P<bare>[A-Z_][A-Z0-9_]*)")
+_BARE_REF = r"\$(?P<bare>[A-Z_][A-Z0-9_]*)"
 
 
 def embedded_ports(value: str) -> list[int]:
     """Ports in localhost URLs or host:port values (`http://localhost:3000`, `localhost:5432`)."""
-    return [int(m.group("port")) for m in _EMBEDDED.finditer(value)]
+    return [int(m.group("port")) for m in re.finditer(_EMBEDDED, value)]
 
 
 def _ref_name(match: re.Match[str]) -> str:
@@ -28,14 +28,14 @@ def _ref_name(match: re.Match[str]) -> str:
 
 
 def _sub_refs(replace: Callable[[re.Match[str]], str], value: str) -> str:
-    """VAR_REF.sub(replace, value), in linear time (see _BARE_REF)."""
+    """re.sub(VAR_REF, replace, value), in linear time (see _BARE_REF)."""
     cut = value.rfind("}") + 1
-    return VAR_REF.sub(replace, value[:cut]) + _BARE_REF.sub(replace, value[cut:])
+    return re.sub(VAR_REF, replace, value[:cut]) + re.sub(_BARE_REF, replace, value[cut:])
 
 
 def var_refs(value: str) -> list[str]:
     cut = value.rfind("}") + 1  # see _BARE_REF
-    found = [*VAR_REF.finditer(value[:cut]), *_BARE_REF.finditer(value[cut:])]
+    found = [*re.finditer(VAR_REF, value[:cut]), *re.finditer(_BARE_REF, value[cut:])]
     return [_ref_name(m) for m in found]
 
 
@@ -54,4 +54,4 @@ def rewrite_value(
     def expand(match: re.Match[str]) -> str:
         return refs.get(_ref_name(match), match.group(0))
 
-    return _sub_refs(expand, _EMBEDDED.sub(swap, value))
+    return _sub_refs(expand, re.sub(_EMBEDDED, swap, value))

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import Any
 
 from grove import envfile, output, slotenv
 from grove.commands import existing_slot
 from grove.record import record
 from grove.slots import Grove
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 FORMATS = ("dotenv", "shell", "json")
 

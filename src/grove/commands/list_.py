@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from grove import git, output
 from grove.errors import GitError, GroveError
 from grove.record import field, record
 from grove.slots import Grove, Slot, discover
 from grove.state import leases
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @record

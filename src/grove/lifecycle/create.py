@@ -7,7 +7,6 @@ import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 from grove import approval, converge, envfile, fsio, git, output, steps
 from grove.converge import Change
@@ -18,6 +17,10 @@ from grove.lifecycle.locks import grove_lock, try_slot_lock
 from grove.record import field, record, replace
 from grove.slots import Grove, Layout, discover, reread_registry
 from grove.state import leases
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 LEFTOVER_SCAN_LIMIT = 200  # a leftover of a removal holds a handful of grove's files
 

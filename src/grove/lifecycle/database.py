@@ -3,13 +3,15 @@ lock and, for a reset, only when no other live task holds the slot."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from grove import output, steps
 from grove.lifecycle.gate import require_approved
 from grove.lifecycle.holders import Caller, check_not_held
 from grove.lifecycle.locks import grove_lock, slot_lock
 from grove.slots import Grove, existing_slot
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def start(grove: Grove, n: int, allow_unapproved: bool = False) -> dict[str, Any]:

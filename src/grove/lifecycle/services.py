@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from grove import output, proc
 from grove.config import ServiceSpec
@@ -18,6 +17,10 @@ from grove.lifecycle.locks import slot_lock
 from grove.record import field, record
 from grove.slots import Grove, existing_slot
 from grove.state import services as records
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 LOG_TAIL = 20
 

@@ -8,7 +8,6 @@ import os
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 from grove import git, output, processes, steps
 from grove.converge import Change, link_shared, write_local
@@ -20,6 +19,10 @@ from grove.record import field, record, replace
 from grove.slots import Grove, discover, existing_slot, lowest_free, reread_registry
 from grove.state import leases, registry
 from grove.state import setup as records
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @record

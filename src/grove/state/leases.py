@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from grove import output
 from grove.record import asdict, record
 from grove.state import store
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 # Process start times come from /proc in clock ticks; allow for rounding.
 START_TIME_TOLERANCE = 1.0

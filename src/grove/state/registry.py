@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from grove.state import store
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 FILE = "registry.json"
 

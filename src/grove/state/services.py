@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 from grove.record import asdict, record
 from grove.state import store
 from grove.state.leases import process_alive
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def folder(state_dir: Path, n: int) -> Path:

@@ -6,9 +6,12 @@ hand, starts from an empty record instead of inheriting the old one's progress."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from grove.state import store
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def slot_state_path(state_dir: Path, n: int) -> Path:

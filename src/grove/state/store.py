@@ -11,12 +11,16 @@ import json
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 from grove import fsio
 from grove.errors import DamagedState
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
+
 MAX_RECORD_BYTES = 1 << 20  # records are small; a huge one is damage, not data
 
 
