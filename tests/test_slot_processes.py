@@ -287,3 +287,16 @@ def test_proc_and_psutil_find_the_same_processes(
     by_netlink = processes._listening_by_netlink(watched)
     assert sorted(by_netlink.values()) == [ports["PORT"]]
     assert processes._listening_by_table(watched) == by_netlink
+
+
+def test_a_process_is_named_with_its_folder_until_it_is_gone(tmp_path: Path) -> None:
+    """name_and_cwd, which tells a cluster's postmaster from a reused pid."""
+    child = subprocess.Popen(["sleep", "120"], cwd=tmp_path)
+    try:
+        # Until its exec, the child is a copy of this Python: wait for sleep itself.
+        expected = ("sleep", str(tmp_path))
+        assert wait_until(lambda: processes.name_and_cwd(child.pid) == expected)
+    finally:
+        child.kill()
+        child.wait()
+    assert processes.name_and_cwd(child.pid) is None
