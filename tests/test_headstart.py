@@ -141,6 +141,7 @@ def test_a_likely_slot_with_work_in_it_is_skipped_and_its_work_kept(warm: Path) 
     [
         ("--branch", "bad..name"),  # refused by the request's own check
         ("--branch", "task-d", "--from", "no-such-commit"),
+        ("--no-such-flag",),  # refused by argparse, after the status started
     ],
 )
 def test_a_take_that_fails_lets_go_of_what_it_began(warm: Path, grove, args) -> None:

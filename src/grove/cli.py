@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from grove.slots import Grove
 
 
-def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
+def _dispatch(args: argparse.Namespace, opened: Grove | None) -> tuple[output.Result, int]:
     from grove import arguments
     from grove.slots import open_grove
 
@@ -37,7 +37,7 @@ def _dispatch(args: argparse.Namespace) -> tuple[output.Result, int]:
         from grove.commands import agent_hooks
 
         return agent_hooks.run(args.event, sys.stdin.fileno())
-    grove = open_grove()
+    grove = opened if opened is not None else open_grove()
     if command == "create":
         from grove.commands import create
 
@@ -284,10 +284,16 @@ def run(argv: list[str]) -> int:
             return _run_parsed(argv)
         finally:
             _reap_statuses_started_early()
+    if argv[:1] == ["take"]:
+        opened = _start_take_early(argv)
+        try:
+            return _run_parsed(argv, opened)
+        finally:
+            _end_take_head_start()
     return _run_parsed(argv)
 
 
-def _run_parsed(argv: list[str]) -> int:
+def _run_parsed(argv: list[str], opened: Grove | None = None) -> int:
     import time
 
     started_ns = time.time_ns()
@@ -298,7 +304,7 @@ def _run_parsed(argv: list[str]) -> int:
         print(usage.top_help())
         return 0
     arguments.refuse_ignored_flags(args)
-    result, code = _dispatch(args)
+    result, code = _dispatch(args, opened)
     if args.json:
         _emit_json(result.as_json())
     else:
@@ -317,6 +323,32 @@ def _start_statuses_early() -> None:
 
     with contextlib.suppress(OSError):  # list itself says what is wrong with the folder
         git.prestart_statuses(Path.cwd().resolve())
+
+
+def _start_take_early(argv: list[str]) -> Grove | None:
+    """`take`: the likely slot's status starts now, under that slot's lock, while argparse
+    and take's modules load (lifecycle/headstart); the grove opened for it serves the take.
+    Whatever fails here is left for the take itself to report, in its usual order."""
+    if any(word.startswith(("-h", "--h", "--cl")) for word in argv[1:]):
+        return None  # --help, --here, --claim (or a prefix of one): nothing to start early
+    from grove.lifecycle import headstart
+    from grove.slots import open_grove
+
+    try:
+        grove = open_grove()
+        if grove.config.team is None:  # a team's take claims its branch first
+            headstart.begin_status(grove)
+    except (GroveError, OSError):
+        return None
+    return grove
+
+
+def _end_take_head_start() -> None:
+    """What the take did not take over (it failed first, or never ran) is let go."""
+    if "grove.lifecycle.headstart" in sys.modules:
+        from grove.lifecycle import headstart
+
+        headstart.end()
 
 
 def _reap_statuses_started_early() -> None:

@@ -23,11 +23,12 @@ def run(
     claim: bool = False,
 ) -> TakeResult:
     claiming = branch is not None and (claim or grove.config.team is not None)
-    if not here and not claiming:
-        # git starts on the request and the likely slot while take's modules load. (A
-        # claiming take asks the team's remote first, which can take seconds: no slot's
-        # lock is held early for that long.)
-        headstart.begin(grove, branch, start)
+    if here or claiming:
+        # A claiming take asks the team's remote first, which can take seconds: no slot's
+        # lock is held early for that long. take --here takes the slot it stands in.
+        headstart.end()
+    else:
+        headstart.begin(grove, branch, start)  # git works on the request while take loads
     try:
         from grove.lifecycle import take
 

@@ -32,36 +32,47 @@ from grove.state import leases
 
 @record
 class _Begun:
-    request_key: tuple[str, str, str | None]  # (main's real path, start ref, branch)
-    request: Callable[[], tuple[str | None, bool, bool]] | None
     slot: int | None
     slot_path: str | None  # its real path
     status: Callable[[], git.Status] | None
     lock: ExitStack
+    request_key: tuple[str, str, str | None] | None = None  # (main's real path, ref, branch)
+    request: Callable[[], tuple[str | None, bool, bool]] | None = None
 
 
 # What this process began (one take per process): at most one entry.
 _begun: list[_Begun] = []
 
 
-def begin(grove: Grove, branch: str | None, start: str | None) -> None:
-    """Start the request's questions and, under its lock, the likely slot's status."""
-    end()
-    ref = start or "HEAD"
-    request = git.start_request_checks(grove.main, ref, branch)
+def begin_status(grove: Grove) -> None:
+    """Start the likely slot's status, under that slot's lock; the CLI calls this before
+    it parses the arguments. Nothing when a head start is already under way."""
+    if _begun:
+        return
     lock = ExitStack()
     slot = _likely_free(grove, lock)
     path = None if slot is None else grove.slot_path(slot)
     _begun.append(
         _Begun(
-            (os.path.realpath(grove.main), ref, branch),
-            request,
             slot,
             None if path is None else os.path.realpath(path),
             None if path is None else git.start_status(path),
             lock,
         )
     )
+
+
+def begin(grove: Grove, branch: str | None, start: str | None) -> None:
+    """Start the request's questions, and the likely slot's status unless begin_status
+    already has."""
+    begin_status(grove)
+    begun = _begun[0]
+    if begun.request is not None:
+        with contextlib.suppress(GroveError):
+            begun.request()  # an earlier request's questions, reaped unread
+    ref = start or "HEAD"
+    begun.request_key = (os.path.realpath(grove.main), ref, branch)
+    begun.request = git.start_request_checks(grove.main, ref, branch)
 
 
 def _likely_free(grove: Grove, lock: ExitStack) -> int | None:
