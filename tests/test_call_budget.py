@@ -87,20 +87,20 @@ def subcommand(line: str) -> str:
     return words[i] if i < len(words) else ""
 
 
-def test_list_runs_one_git_status_per_slot_and_at_most_three_calls_besides(
+def test_list_runs_one_git_status_per_slot_and_at_most_one_call_besides(
     slots: Path, tmp_path: Path
 ) -> None:
     calls, result = git_calls(tmp_path, slots, "list", "--json")
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)["slots"]) == 3
     kinds = [subcommand(line) for line in calls]
-    # Listing the worktrees, then one status per slot, which tells branch, commit and
-    # changes at once (the repository is found from its `.git`, without git). Whether the
-    # shared files are tracked is asked with ls-files only while main's index is too new
-    # to trust a cached answer.
+    # One status per slot, which tells branch, commit and changes at once (the repository
+    # and its worktrees are read from `.git`'s files, without git). Whether the shared files
+    # are tracked is asked with ls-files only while main's index is too new to trust a
+    # cached answer.
     if "ls-files" in kinds:
         kinds.remove("ls-files")
-    assert sorted(kinds) == sorted(["worktree", *["status"] * 3]), calls
+    assert kinds == ["status"] * 3, calls
 
 
 def test_take_of_a_warm_slot_runs_at_most_six_git_calls(slots: Path, tmp_path: Path) -> None:
