@@ -296,6 +296,13 @@ PROBES = (
     "grove.git:locate",
     "grove.git:branch_exists",
     "grove.git:valid_branch_name",
+    "grove.cli:_start_take_early",
+    "grove.lifecycle.headstart:begin_status",
+    "grove.lifecycle.headstart:begin",
+    "grove.lifecycle.headstart:status_of",
+    "grove.lifecycle.headstart:end",
+    "grove.approval:known_unchanged",
+    "grove.database.binaries:major_of",
 )
 LABELS = {
     **handoff.LABELS,
@@ -307,7 +314,7 @@ LABELS = {
     "grove.steps:pending_sync": "what needs syncing",
     "grove.steps:read_record": "read the slot's record",
     "grove.steps:write_record": "write the slot's record",
-    "grove.slots:discover": "discover the slots (`git worktree list`, registry)",
+    "grove.slots:discover": "discover the slots (git's worktree records, registry)",
     "grove.slots:reread_registry": "re-read the registry",
     "grove.processes:scan": "scan processes / listening ports",
     "grove.state.leases:read": "read a lease",
@@ -318,6 +325,13 @@ LABELS = {
     "grove.git:locate": "find the repository (its `.git`; `git rev-parse` when unusual)",
     "grove.git:branch_exists": "branch exists? (`git rev-parse`)",
     "grove.git:valid_branch_name": "valid branch name? (`git check-ref-format`)",
+    "grove.cli:_start_take_early": "head start before argparse: open the grove, start the status",
+    "grove.lifecycle.headstart:begin_status": "lock the likely slot, start its `git status`",
+    "grove.lifecycle.headstart:begin": "start the request's three git questions",
+    "grove.lifecycle.headstart:status_of": "wait for the head start's `git status`",
+    "grove.lifecycle.headstart:end": "end the head start (let go of a slot not chosen)",
+    "grove.approval:known_unchanged": "approval unchanged since last checked? (kept answer)",
+    "grove.database.binaries:major_of": "PostgreSQL version of a bin folder (kept answer)",
 }
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|( +)(\S+)\s*$")
 
