@@ -3,11 +3,13 @@
 Loading take's modules, checking the shared files' approval and reading the leases took
 about 20 ms before a take's first git process started, and then the take waited on git:
 for the three questions about the request (start commit, branch name valid, branch new)
-and for the status of the slot it hands out. `begin` starts both first.
+and for the status of the slot it hands out. Both now start first: the status as the CLI
+starts (`begin_status`, before argparse loads), the questions once the arguments are
+parsed (`begin`).
 
 The status is of the slot the take will most likely get, and it is read under that slot's
-lock: `begin` takes the lock (it never waits for it) before the status starts, and holds
-it until the take has chosen its slot (`end`). A slot's lock is held for the whole of any
+lock: `begin_status` takes the lock (it never waits for it) before the status starts, and
+holds it until the take has chosen its slot (`end`). A slot's lock is held for the whole of any
 change to the slot, and may be taken before the grove lock (the lifecycle's discipline),
 so no other grove command changes the slot while its status is read, and none is kept
 waiting under the grove lock. Whether the slot is free is still decided under the grove
@@ -26,7 +28,7 @@ from grove import dotgit, git
 from grove.errors import GroveError
 from grove.lifecycle.locks import try_slot_lock
 from grove.record import record
-from grove.slots import Grove
+from grove.slots import RECORDS_LIMIT, Grove
 from grove.state import leases
 
 
@@ -50,16 +52,14 @@ def begin_status(grove: Grove) -> None:
     if _begun:
         return
     lock = ExitStack()
-    slot = _likely_free(grove, lock)
-    path = None if slot is None else grove.slot_path(slot)
-    _begun.append(
-        _Begun(
-            slot,
-            None if path is None else os.path.realpath(path),
-            None if path is None else git.start_status(path),
-            lock,
-        )
-    )
+    try:
+        slot = _likely_free(grove, lock)
+        path = None if slot is None else grove.slot_path(slot)
+        status = None if path is None else git.start_status(path)
+    except BaseException:
+        lock.close()  # nothing was begun: no slot stays locked
+        raise
+    _begun.append(_Begun(slot, None if path is None else os.path.realpath(path), status, lock))
 
 
 def begin(grove: Grove, branch: str | None, start: str | None) -> None:
@@ -81,7 +81,7 @@ def _likely_free(grove: Grove, lock: ExitStack) -> int | None:
     guess costs one status nobody reads."""
     registered = {
         grove.index_for(Path(folder))
-        for folder in dotgit.registered_worktrees(str(grove.common_dir), grove.config.slots * 4)
+        for folder in dotgit.registered_worktrees(str(grove.common_dir), RECORDS_LIMIT)
     }
     for n in range(1, grove.config.slots):
         path = grove.slot_path(n)

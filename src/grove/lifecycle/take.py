@@ -230,11 +230,14 @@ def _take(
         with grove_lock(grove, "grove take"):
             grove = reread_registry(grove)
             n = _free_slot(grove, held)
-            headstart.end()  # the slot is chosen: a head start's lock on another is let go
             if n is not None:
                 if request.branch is not None and not request.new_branch:
                     create.check_branch_free(grove, request.branch, allowed=grove.slot_path(n))
                 leases.write(grove.state_dir, replace(_taking(lease), slot=n))
+        # The slot is chosen (and `held` if it is one): the head start lets go of any other
+        # it locked, before a new slot is made, and outside the grove lock, as it may wait
+        # for a status nobody read.
+        headstart.end()
         try:
             if n is None:
                 try:
