@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, write_config
+from conftest import git, grove_process, write_config
 
 
 @pytest.fixture
@@ -23,23 +23,9 @@ def warm(repo: Path) -> Path:
     """main and three warm slots (detached, clean, free), made by real grove processes."""
     write_config(repo, "[grove]\nslots = 4\n")
     for _ in range(3):
-        made = _grove(repo, "create", "--json")
-        assert made.returncode == 0, made.stderr
+        made = grove_process("create", "--json", cwd=repo)
+        assert made.code == 0, made.err
     return repo
-
-
-def _grove(
-    cwd: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "grove", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-        check=False,
-    )
 
 
 def _slot_lock(repo: Path, n: int) -> Path:
@@ -99,9 +85,9 @@ def _probing_git(tmp_path: Path, repo: Path) -> tuple[dict[str, str], Path]:
 
 def test_the_taken_slots_status_is_read_while_its_lock_is_held(warm: Path, tmp_path: Path) -> None:
     env, log = _probing_git(tmp_path, warm)
-    taken = _grove(warm, "take", "--branch", "task-a", "--label", "a", "--json", env=env)
-    assert taken.returncode == 0, taken.stderr
-    assert json.loads(taken.stdout)["slot"] == 1
+    taken = grove_process("take", "--branch", "task-a", "--label", "a", "--json", cwd=warm, env=env)
+    assert taken.code == 0, taken.err
+    assert taken.json["slot"] == 1
     statuses = log.read_text().splitlines()
     slot1 = str(warm.parent / "myproject-wt1")
     # One status of the slot handed out, and no other grove command could change the slot
@@ -116,11 +102,11 @@ def test_a_busy_likely_slot_is_passed_over_without_waiting(warm: Path) -> None:
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as another grove command changing slot 1
     try:
-        taken = _grove(warm, "take", "--branch", "task-b", "--label", "b", "--json")
+        taken = grove_process("take", "--branch", "task-b", "--label", "b", "--json", cwd=warm)
     finally:
         os.close(fd)
-    assert taken.returncode == 0, taken.stderr
-    assert json.loads(taken.stdout)["slot"] == 2
+    assert taken.code == 0, taken.err
+    assert taken.json["slot"] == 2
     assert not (warm / ".git" / "grove" / "leases" / "1.json").exists()
     # Slot 1 is as it was: still detached, nothing switched while its lock was held.
     assert git(warm.parent / "myproject-wt1", "branch", "--show-current").strip() == ""
@@ -129,9 +115,9 @@ def test_a_busy_likely_slot_is_passed_over_without_waiting(warm: Path) -> None:
 def test_a_likely_slot_with_work_in_it_is_skipped_and_its_work_kept(warm: Path) -> None:
     work = warm.parent / "myproject-wt1" / "notes.txt"
     work.write_text("an agent's unfinished work\n")
-    taken = _grove(warm, "take", "--branch", "task-c", "--label", "c", "--json")
-    assert taken.returncode == 0, taken.stderr
-    assert json.loads(taken.stdout)["slot"] == 2
+    taken = grove_process("take", "--branch", "task-c", "--label", "c", "--json", cwd=warm)
+    assert taken.code == 0, taken.err
+    assert taken.json["slot"] == 2
     assert work.read_text() == "an agent's unfinished work\n"
     assert _free_now(_slot_lock(warm, 1))
 
@@ -241,8 +227,8 @@ def test_take_reads_the_same_slots_from_gits_records_as_git_lists(
     write_config(warm, "[grove]\nslots = 8\n")
     git(warm, "worktree", "add", "--detach", str(parent / "myproject-wt4"))
     git(warm, "worktree", "add", "--detach", str(parent / "cursor-made"))
-    adopted = _grove(parent / "cursor-made", "take", "--here", "--json")
-    assert adopted.returncode == 0, adopted.stderr
+    adopted = grove_process("take", "--here", "--json", cwd=parent / "cursor-made")
+    assert adopted.code == 0, adopted.err
     (parent / "myproject-wt6").mkdir()
     monkeypatch.chdir(warm)
     grove_obj = open_grove()
