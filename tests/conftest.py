@@ -250,13 +250,7 @@ def imported_by(cwd: Path, *args: str) -> set[str]:
         f"    code = main({list(args)!r})\n"
         "print(code, ' '.join(sorted(set(sys.modules) - before)))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    code, _, modules = result.stdout.strip().partition(" ")
-    assert code == "0", result.stderr
-    return set(modules.split())
+    return set(_probe(cwd, probe).split())
 
 
 def importers_of(cwd: Path, modules: tuple[str, ...], *args: str) -> dict[str, set[str]]:
@@ -278,13 +272,20 @@ def importers_of(cwd: Path, modules: tuple[str, ...], *args: str) -> dict[str, s
         "import json\n"
         "print(code, json.dumps({name: sorted(found) for name, found in asked.items()}))\n"
     )
+    found = json.loads(_probe(cwd, probe))
+    return {name: set(importers) for name, importers in found.items()}
+
+
+def _probe(cwd: Path, probe: str) -> str:
+    """Run a probe that calls grove in-process and prints its exit code, a space, then what
+    it found; that last part, once the call is seen to succeed."""
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
     code, _, found = result.stdout.strip().partition(" ")
     assert code == "0", result.stderr
-    return {name: set(importers) for name, importers in json.loads(found).items()}
+    return found
 
 
 def logging_git(tmp_path: Path) -> tuple[dict[str, str], Path]:
