@@ -593,6 +593,13 @@ def synthetic(args: argparse.Namespace, grove: Path, tmp: Path) -> dict[str, Any
             env,
         ),
         command_case("list", "`grove list --json`", [str(grove), "list", "--json"], repo, env),
+        command_case(
+            "take-imports",
+            "the modules a take loads, imported, nothing run (`python -c 'import ...'`)",
+            [python, "-c", TAKE_IMPORTS],
+            repo,
+            env,
+        ),
         Case(
             "validate",
             "`grove validate --all --json`",
@@ -759,6 +766,24 @@ def rows_for(syn: dict[str, Any] | None, real: dict[str, Any] | None) -> list[Ro
     return rows
 
 
+# What a take imports (stdlib through grove's own modules) before it does anything: the
+# floor under any per-call take, for the note below the take breakdown.
+TAKE_IMPORTS = (
+    "import argparse, json, grove.cli, grove.arguments, grove.slots, "
+    "grove.lifecycle.headstart, grove.commands.take, grove.lifecycle.take"
+)
+
+
+def imports_floor(c: Mapping[str, Case]) -> str:
+    imports, py = c["take-imports"].median() * 1000, c["py"].median() * 1000
+    return fill(
+        f"The floor under a take started per call: importing the modules it loads, and "
+        f"running nothing, takes {imports:.1f} ms, {imports - py:.1f} ms over `python -c "
+        f"pass` ({py:.1f} ms), that is {(imports - py) / py:.2f}x `python -c pass` of the "
+        f"{TARGET_TAKE}x the target allows for everything a take adds to `git switch -c`."
+    )
+
+
 def take_row(fixture: str, c: Mapping[str, Case]) -> Row:
     take, switch, py = (c[k].median() * 1000 for k in ("take", "switch", "py"))
     ratio = (take - switch) / py
@@ -923,6 +948,7 @@ def section(
     for name, data in groups_data:
         py = data["cases"]["py"].median()
         parts += [breakdown(name, data["probes"], data["imports"], data["bare"], py), ""]
+    parts += [imports_floor(syn["cases"]), ""]
     parts += [
         f"Measured {today} on:",
         "",
