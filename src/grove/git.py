@@ -157,17 +157,13 @@ def valid_branch_name(repo: Path, name: str) -> bool:
     return _git(repo, *_branch_name(name), read_only=True).returncode == 0
 
 
-def start_and_branch(repo: Path, ref: str, branch: str | None) -> tuple[str | None, bool, bool]:
-    """rev_parse(ref), and for a branch valid_branch_name and branch_exists, asked of three
-    git processes at once: a take asks all three before it does anything, and one after
-    another they were 5-7 ms of it. (None, False, False) parts for no branch."""
-    return start_request_checks(repo, ref, branch)()
-
-
 def start_request_checks(
     repo: Path, ref: str, branch: str | None
 ) -> Callable[[], tuple[str | None, bool, bool]]:
-    """start_and_branch, started: call the result (once) for its answer."""
+    """rev_parse(ref), and for a branch valid_branch_name and branch_exists, asked of three
+    git processes at once: a take asks all three before it does anything, and one after
+    another they were 5-7 ms of it. Started: call the result (once) for the answers,
+    (None, False, False) parts for no branch."""
     questions = [_commit_of(ref)]
     if branch is not None:
         questions += [_branch_name(branch), _branch_of(branch)]
