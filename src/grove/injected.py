@@ -110,12 +110,7 @@ def judge(grove: Grove, command: str, text: str) -> Injected:
             f"{SOURCE} printed production secrets, so nothing was started: {listed}",
             hint="point the command at your secret manager's dev/staging config; if a finding "
             "is a false positive, add its key or fingerprint to [security] allow",
-            details={
-                "findings": [
-                    {"key": h.key, "rule": h.rule.id, "fingerprint": h.fingerprint}
-                    for h in blocking
-                ]
-            },
+            details={"findings": [h.as_finding() for h in blocking]},
         )
     values: dict[str, str] = {}
     dropped: list[str] = []
@@ -124,7 +119,7 @@ def judge(grove: Grove, command: str, text: str) -> Injected:
             values[key] = value
         else:
             dropped.append(key)
-    warnings = [f"{h.key}: {h.rule.what} ({h.preview})" for h in hits]
+    warnings = [h.named() for h in hits]
     if not values and not dropped:
         warnings.append("the command printed no KEY=value lines")
     return Injected(command, values, warnings, dropped)

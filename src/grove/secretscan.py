@@ -810,6 +810,14 @@ class Hit:
     fingerprint: str
     detail: str = ""
 
+    def named(self) -> str:
+        """`KEY: what (preview)`: how a refusal or a warning names it, never its value."""
+        return f"{self.key}: {self.rule.what} ({self.preview})"
+
+    def as_finding(self) -> dict[str, str]:
+        """What a refusal's details list for it."""
+        return {"key": self.key, "rule": self.rule.id, "fingerprint": self.fingerprint}
+
 
 def fingerprint(key: str, value: str) -> str:
     """A stable id for a finding that never reveals the value."""

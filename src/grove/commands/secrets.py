@@ -126,19 +126,14 @@ def pull(grove: Grove, allow_unapproved: bool = False) -> PullResult:
     text = result.stdout if result.stdout.endswith("\n") else result.stdout + "\n"
     keys = _parse_or_refuse(text, security.pull)
     hits = secretscan.scan_text(text, target, security.allow, security.production_aws_accounts)
-    blocking = [h for h in hits if h.level == "error"]
+    blocking = [h for h in hits if h.level == secretscan.ERROR]
     if blocking:
-        listed = "; ".join(f"{h.key}: {h.rule.what} ({h.preview})" for h in blocking)
+        listed = "; ".join(h.named() for h in blocking)
         raise Refused(
             f"the pulled values include production secrets, so nothing was written: {listed}",
             hint="pull from the dev/staging config of your secret manager; the shared file "
             "reaches every slot",
-            details={
-                "findings": [
-                    {"key": h.key, "rule": h.rule.id, "fingerprint": h.fingerprint}
-                    for h in blocking
-                ]
-            },
+            details={"findings": [h.as_finding() for h in blocking]},
         )
     backup = None
     if target.exists():
@@ -147,7 +142,7 @@ def pull(grove: Grove, allow_unapproved: bool = False) -> PullResult:
     fsio.write_atomic(target, text, mode=0o400 if grove.config.protect else 0o600)
     change = _change_of(grove, name)
     approval.approve(grove, only=name)  # the pulled file; another one's change stays unapproved
-    warnings = [f"{h.key}: {h.rule.what} ({h.preview})" for h in hits]
+    warnings = [h.named() for h in hits]
     return PullResult(target, backup, keys, change, warnings)
 
 
