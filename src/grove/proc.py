@@ -121,17 +121,7 @@ def run_bounded(
     temporary file: the output may be secrets). It leads its own process group, so a
     timeout stops what it started too (a CLI's helper holding the pipe open); None then.
     stdin is empty: a command waiting for a login prompt fails instead of hanging."""
-    child = subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=dict(env) if env is not None else None,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
+    child = _start_captured(argv, env, cwd=cwd, own_group=True)
     try:
         stdout, stderr = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -143,6 +133,27 @@ def run_bounded(
         stop_group(child)
         raise
     return Completed(list(argv), child.returncode, stdout, stderr)
+
+
+def _start_captured(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None,
+    cwd: Path | None = None,
+    own_group: bool = False,
+) -> subprocess.Popen[str]:
+    """A command started with empty stdin and its output piped back as text."""
+    return subprocess.Popen(
+        list(argv),
+        executable=_executable(argv[0], env),
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=own_group,
+    )
 
 
 def run_all(
@@ -164,16 +175,7 @@ def start_all(
     starting them take four times as long); they get every CPU grove leaves idle."""
     started = []
     for argv in argvs:
-        child = subprocess.Popen(
-            list(argv),
-            executable=_executable(argv[0], env),
-            env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
-        )
+        child = _start_captured(argv, env)
         if yield_cpu:
             with contextlib.suppress(OSError):  # it may have finished already
                 os.setpriority(os.PRIO_PROCESS, child.pid, YIELDING_NICENESS)
