@@ -253,10 +253,14 @@ def imported_by(cwd: Path, *args: str) -> set[str]:
     return set(_probe(cwd, probe).split())
 
 
-def importers_of(cwd: Path, modules: tuple[str, ...], *args: str) -> dict[str, set[str]]:
+def importers_of(
+    cwd: Path, modules: tuple[str, ...], *args: str, prelude: str = ""
+) -> dict[str, set[str]]:
     """For each of modules, the modules whose import statements asked for it during one
-    in-process call of grove (its own import included), whether or not it was loaded yet."""
+    in-process call of grove (its own import included), whether or not it was loaded yet.
+    prelude: Python run first, unwatched."""
     probe = (
+        f"{prelude}\n"
         "import builtins, io, sys, contextlib\n"
         f"asked = {{name: set() for name in {list(modules)!r}}}\n"
         "real = builtins.__import__\n"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import imported_by, importers_of, logging_git, write_config
+from conftest import git, imported_by, importers_of, logging_git, write_config
+from pgutil import free_port_base, stop_all_clusters
 
 # Modules no everyday command needs: each one cost milliseconds of every call when it was
 # imported (dataclasses compiled with exec and brought inspect; concurrent.futures, python-
@@ -160,6 +161,53 @@ def test_no_grove_module_imports_typing_or_string(slots: Path, args: tuple[str, 
     theirs = {"grove._dotenv_parser"}
     assert sorted(m for m in asked["typing"] - theirs if m.startswith("grove")) == []
     assert sorted(m for m in asked["string"] - theirs if m.startswith("grove")) == []
+
+
+def test_a_take_with_a_database_imports_no_typing_or_hashing(
+    repo: Path, tmp_path: Path, bin_dir: Path
+) -> None:
+    """A warm take of a repository with a cluster database (the real-app bench's shape) checks
+    the template, the approval and the slot's server: typing (~3 ms) and hashlib (~3 ms, with
+    OpenSSL) load only to build a template, hash changed files or name a password anew."""
+    base = free_port_base(3)
+    (repo / "db").mkdir()
+    (repo / "db" / "seed.sql").write_text("CREATE TABLE t (x int);\n")
+    write_config(
+        repo,
+        f"[grove]\nslots = 2\n[ports]\nDB_PORT = {base}\n[database]\n"
+        "seed = ['psql -v ON_ERROR_STOP=1 -q -f db/seed.sql']\nseed_inputs = ['db/seed.sql']\n",
+    )
+    # The files were written a moment ago: without this, a digest is not kept until its files
+    # are 3 s old (they may still change within their timestamp's tick), and each take hashes.
+    settled = "from grove.state import digests; digests.SETTLED_NS = -1"
+    slot = repo.parent / "myproject-wt1"
+
+    def take(branch: str) -> dict[str, set[str]]:
+        asked = importers_of(
+            repo,
+            ("typing", "hashlib"),
+            "take",
+            "--branch",
+            branch,
+            "--label",
+            "t",
+            "--json",
+            prelude=settled,
+        )
+        assert git(slot, "branch", "--show-current").strip() == branch  # it ran
+        assert run_grove(repo, "release", "1", "--label", "t").returncode == 0
+        git(slot, "switch", "-q", "--detach")
+        return asked
+
+    try:
+        take("makes-the-slot")  # makes slot 1, main's database and the template
+        take("keeps-the-digests")  # a warm take, whose answers are now kept
+        asked = take("task-db")
+        theirs = {"grove._dotenv_parser"}  # python-dotenv's parser: see the test above
+        assert sorted(m for m in asked["typing"] - theirs if m.startswith("grove")) == []
+        assert sorted(m for m in asked["hashlib"] if m.startswith("grove")) == []
+    finally:
+        stop_all_clusters(tmp_path, bin_dir)
 
 
 def test_env_imports_no_socket_or_hashing(slots: Path) -> None:

@@ -397,3 +397,22 @@ def test_a_seed_that_changes_the_superusers_password_fails_and_says_so(
         assert "must not change that role's password" in error["hint"]
     finally:
         stop_all_clusters(tmp_path, bin_dir)
+
+
+def test_a_passwords_fingerprint_is_sha256_without_loading_openssl() -> None:
+    """The auth file names the password by a sha256 fingerprint. grove computes it with
+    CPython's own sha256 (a warm take checks it, and OpenSSL's import cost 2-3 ms): the
+    digest must stay hashlib's, or every cluster secured before would look re-keyed."""
+    import hashlib
+
+    from grove.database.cluster import password_fingerprint
+
+    for password in ("", "p" * 64, "pässwörd"):
+        expected = hashlib.sha256(b"grove cluster password\0" + password.encode()).hexdigest()
+        assert password_fingerprint(password) == expected[:32]
+    probe = "import sys; from grove.database.cluster import password_fingerprint as named;"
+    probe += " named('x'); print('_hashlib' in sys.modules)"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "False"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from grove.dbtarget import ServerAddress
 from grove.errors import DatabaseError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 TEMPLATE_COMMENT = "grove template "
 
