@@ -142,3 +142,16 @@ def test_grove_toml_is_parsed_again_only_when_it_changes(
     (repo / "grove.toml").write_text("[grove\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         open_grove(repo)
+
+
+def test_sha256_without_openssl_gives_hashlibs_digests() -> None:
+    """Step ids (`run:0:<sha256 of the command>`) and cluster password fingerprints are kept
+    in state files: the OpenSSL-free sha256 must name them exactly as hashlib did."""
+    import hashlib
+
+    for data in (b"", b"npm ci", "pässwörd".encode(), bytes(range(256)) * 40):
+        assert digests.sha256(data).hexdigest() == hashlib.sha256(data).hexdigest()
+    grown = digests.sha256()
+    grown.update(b"npm ")
+    grown.update(b"ci")
+    assert grown.hexdigest() == hashlib.sha256(b"npm ci").hexdigest()

@@ -93,9 +93,7 @@ def unrecreatable(grove: Grove, ignored: list[str]) -> list[str]:
 def setup_steps(grove: Grove) -> list[Step]:
     steps = [Step(f"copy:{path}", "copy", path) for path in copy_paths(grove)]
     for i, command in enumerate(grove.config.setup_run):
-        import hashlib  # only with run steps: `list` reads steps, and hashlib loads OpenSSL
-
-        digest = hashlib.sha256(command.encode()).hexdigest()[:12]
+        digest = digests.sha256(command.encode()).hexdigest()[:12]
         steps.append(Step(f"run:{i}:{digest}", "run", command))
     return steps
 

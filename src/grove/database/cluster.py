@@ -26,6 +26,7 @@ from pathlib import Path
 from grove import fsio, proc
 from grove.errors import DatabaseError
 from grove.record import record
+from grove.state import digests
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
@@ -50,19 +51,8 @@ _MAX_SOCKET_BASE = 60
 def password_fingerprint(password: str) -> str:
     """Names a password without revealing it (the password is 256 random bits, so a plain
     hash cannot be reversed)."""
-    return _sha256_hex(b"grove cluster password\0" + password.encode())[:32]
-
-
-def _sha256_hex(data: bytes) -> str:
-    """hashlib's sha256 without loading OpenSSL, which cost 2-3 ms of every warm take (each
-    checks that its cluster takes the current password): CPython's own sha256 module, named
-    _sha2 since 3.12. The same digest either way."""
-    for name in ("_sha2", "_sha256"):
-        with contextlib.suppress(ImportError):
-            return str(__import__(name).sha256(data).hexdigest())
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
+    seen = digests.sha256(b"grove cluster password\0" + password.encode())
+    return str(seen.hexdigest())[:32]
 
 
 def refuse_root() -> None:

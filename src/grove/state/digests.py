@@ -13,15 +13,31 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from grove.state import store
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
+
 FILE = "digests.json"
 SETTLED_NS = 3_000_000_000  # a file younger than this may still change within its tick
 MAX_ENTRIES = 256  # a handful per slot; past this the oldest go
+
+
+def sha256(data: bytes = b"") -> Any:
+    """hashlib.sha256, without loading OpenSSL (hashlib's import: 2-3 ms, and a warm take
+    needs a digest or two of a few bytes): CPython's own sha256 module, named _sha2 since
+    3.12, hashlib where neither exists. The same digests either way."""
+    try:  # by version: a failed import is not remembered, and searches sys.path each time
+        own = __import__("_sha2" if sys.version_info >= (3, 12) else "_sha256")
+    except ImportError:
+        import hashlib as own
+    return own.sha256(data)
 
 
 def digest(
