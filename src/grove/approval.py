@@ -63,10 +63,13 @@ def _read_shared(grove: Grove) -> list[_Shared]:
     found: list[_Shared] = []
     for name in grove.config.shared:
         path = grove.main / name
-        if not path.is_file():
+        try:
+            data = fsio.read_regular(path, envfile.MAX_ENV_FILE_BYTES)
+        except fsio.FileTooLarge as exc:
+            raise envfile.unreadable(path, exc) from None
+        except OSError:  # missing, or a FIFO or folder (never waited on): no file to judge
             found.append(_Shared(name, None, {}))
             continue
-        data = path.read_bytes()
         # Decoded leniently: approval judges bytes; an undecodable file is named elsewhere.
         values = envfile.parse_text(data.decode("utf-8", errors="replace"))
         found.append(_Shared(name, data, values))

@@ -128,9 +128,10 @@ def _write_one_local(
             f"{local} is a symlink; grove writes it as the slot's own file",
             hint=f"remove the link and run `grove refresh {n}`",
         )
-    if found is not None and stat.S_ISDIR(found.st_mode):
-        envfile.read_text(local)  # raises UnreadableEnvFile: a folder where the file belongs
-    data = fsio.read_inside(slot_dir, name)
+    try:  # a folder or FIFO where the file belongs is refused, never waited on
+        data = fsio.read_inside(slot_dir, name, envfile.MAX_ENV_FILE_BYTES)
+    except (fsio.NotRegularFile, fsio.FileTooLarge) as exc:
+        raise envfile.unreadable(local, exc) from None
     current = "" if data is None else envfile.decode(data, local)
     try:
         updated = envfile.replace_block(current, block)

@@ -81,13 +81,15 @@ def registered_worktrees(common: str, limit: int) -> list[str]:
 
 
 def read_small(path: str, limit: int = 4096) -> str | None:
-    """A small text file git wrote; None when it is missing, a link, longer than limit or
-    not UTF-8."""
+    """A small text file git wrote; None when it is missing, a link, not a regular file (a
+    FIFO is not waited on), longer than limit or not UTF-8."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
         data = os.read(fd, limit + 1)
     finally:
         os.close(fd)

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 
+from grove import fsio
 from grove.errors import GroveError
 from grove.record import record
 
@@ -275,23 +276,37 @@ def parse_file(path: Path) -> dict[str, str]:
     return {} if text is None else parse_text(text)
 
 
+MAX_ENV_FILE_BYTES = 16 << 20  # dotenv files are small; a bigger one is planted, not data
+
+
 def read_text(path: Path) -> str | None:
-    """An env file's text; None when there is none."""
+    """An env file's text; None when there is none. Links are followed (a slot's shared
+    file is one); a FIFO, device or folder at the end is refused without blocking on it."""
     try:
-        data = path.read_bytes()
+        data = fsio.read_regular(path, MAX_ENV_FILE_BYTES)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    except IsADirectoryError:
-        raise UnreadableEnvFile(
-            f"{path} is a folder where an env file belongs",
-            hint="move it away; `grove refresh` then writes or links the file",
-            details={"file": str(path)},
-        ) from None
     except OSError as exc:
-        raise UnreadableEnvFile(
-            f"{path} cannot be read ({exc.strerror})", details={"file": str(path)}
-        ) from None
+        raise unreadable(path, exc) from None
     return decode(data, path)
+
+
+def unreadable(path: Path, exc: OSError) -> UnreadableEnvFile:
+    """Why the env file at path was not read, naming the file and never its bytes."""
+    details: dict[str, object] = {"file": str(path)}
+    if isinstance(exc, fsio.NotRegularFile):
+        return UnreadableEnvFile(
+            f"{path} is a {exc.kind} where an env file belongs",
+            hint="move it away; `grove refresh` then writes or links the file",
+            details=details,
+        )
+    if isinstance(exc, fsio.FileTooLarge):
+        return UnreadableEnvFile(
+            f"{path} is larger than {exc.limit >> 20} MiB; its content is not read",
+            hint="an env file holds a few variables: move this one away",
+            details=details,
+        )
+    return UnreadableEnvFile(f"{path} cannot be read ({exc.strerror})", details=details)
 
 
 def decode(data: bytes, path: Path) -> str:

@@ -1,4 +1,5 @@
-"""File-system writes: atomic files, symlink replacement, locks, tree copies.
+"""File-system writes: atomic files, symlink replacement, locks, tree copies; and the reads
+that must not be steered by what was planted (no link followed, no FIFO waited on).
 
 Every write grove makes goes through this module, so "no half-written file" holds in
 one place.
@@ -15,6 +16,65 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from grove.errors import LockTimeout, UnsafePath
+
+
+class NotRegularFile(OSError):
+    """A folder, FIFO, socket or device where a file was expected. `kind` names which."""
+
+    def __init__(self, path: Path | str, kind: str) -> None:
+        super().__init__(errno.EINVAL, f"a {kind}, not a regular file", str(path))
+        self.kind = kind
+
+
+class FileTooLarge(OSError):
+    def __init__(self, path: Path | str, limit: int) -> None:
+        super().__init__(errno.EFBIG, f"larger than {limit} bytes", str(path))
+        self.limit = limit
+
+
+_READ = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def read_regular(path: Path | str, limit: int, *, follow: bool = True) -> bytes:
+    """The bytes of the regular file at path, at most `limit` of them.
+
+    Anything in a slot or in .git may be planted: a FIFO there would block a plain open()
+    until someone writes to it, so the file is opened non-blocking and refused unless it
+    is regular (NotRegularFile), and more than `limit` bytes is refused (FileTooLarge)
+    rather than read into memory. follow=False refuses a link at the end too (ELOOP).
+    FileNotFoundError and NotADirectoryError pass through, as from open()."""
+    flags = _READ if follow else _READ | os.O_NOFOLLOW
+    return _read_opened(os.open(path, flags), path, limit)
+
+
+def _read_opened(fd: int, path: Path | str, limit: int) -> bytes:
+    """Read and close fd, opened with _READ: refused unless a regular file of limit bytes
+    or fewer."""
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(path, _kind(mode))
+        chunks, size = [], 0
+        while chunk := os.read(fd, limit + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise FileTooLarge(path, limit)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    return "device"
 
 
 def write_atomic(path: Path, text: str, mode: int | None = None, durable: bool = True) -> None:
@@ -317,23 +377,24 @@ def readlink_inside(root: Path, relative: str) -> str:
         return os.readlink(name, dir_fd=folder)
 
 
-def read_inside(root: Path, relative: str) -> bytes | None:
+MAX_READ_BYTES = 16 << 20  # what read_inside reads at most: the files grove reads are small
+
+
+def read_inside(root: Path, relative: str, limit: int = MAX_READ_BYTES) -> bytes | None:
     """The bytes of root/relative, following no link on the way or at the end; None when
-    there is no such regular file."""
+    there is nothing there. UnsafePath for a link; NotRegularFile (never blocking on a FIFO)
+    and FileTooLarge as read_regular."""
     try:
         with _folder_of(root, relative, False) as (folder, name):
             try:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+                fd = os.open(name, _READ | os.O_NOFOLLOW, dir_fd=folder)
             except (FileNotFoundError, NotADirectoryError):
                 return None
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
                     raise _refuse(root, _parts(relative), len(_parts(relative)) - 1) from None
                 raise
-            with os.fdopen(fd, "rb") as handle:
-                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                    raise IsADirectoryError(errno.EISDIR, "not a regular file", relative)
-                return handle.read()
+            return _read_opened(fd, root / relative, limit)
     except FileNotFoundError:
         return None
 
@@ -385,7 +446,7 @@ def chmod_inside(root: Path, relative: str, mode: int) -> None:
     with _folder_of(root, relative, False) as (folder, name):
         try:
             # O_NOFOLLOW, then fchmod: a link swapped in after a check is refused (ELOOP).
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+            fd = os.open(name, _READ | os.O_NOFOLLOW, dir_fd=folder)  # a FIFO: no wait
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grove import approval, envfile, secretscan
+from grove import approval, envfile, fsio, secretscan
 from grove.checks import Finding, error, warning
 from grove.slots import Grove
 
@@ -41,9 +41,9 @@ def check_secrets(grove: Grove, slots: list[int]) -> list[Finding]:
     findings: list[Finding] = []
     for n, path, shown in files_to_scan(grove, slots):
         try:
-            data = path.read_bytes()
+            data = fsio.read_regular(path, envfile.MAX_ENV_FILE_BYTES)
         except OSError:
-            continue
+            continue  # missing, or not a file to read (a FIFO): the env checks say so
         try:
             text = envfile.decode(data, path)
         except envfile.UnreadableEnvFile as exc:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from grove import fsio
 from grove.state import store
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
@@ -80,8 +81,9 @@ def _stamp(root: Path, names: Sequence[str]) -> tuple[list[list[object]], int]:
 
 
 def _read(path: Path) -> dict[str, object]:
+    """The cache; empty when it is not a readable document (a link, a FIFO, too big)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(fsio.read_regular(path, store.MAX_RECORD_BYTES, follow=False))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -214,19 +214,21 @@ def _stat_text(st: os.stat_result, how: str) -> str:
 
 
 def _read_own(path: str) -> bytes | None:
-    """An entry's bytes, when it is a regular file of this user's (never through a link)."""
+    """An entry's bytes, when it is a regular file of this user's (never through a link, and
+    never waiting on a FIFO planted in its place)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > MAX_BYTES:
             return None
-        chunks = []
-        while chunk := os.read(fd, MAX_BYTES + 1):
+        chunks, size = [], 0
+        while size <= MAX_BYTES and (chunk := os.read(fd, MAX_BYTES + 1 - size)):
             chunks.append(chunk)
-        return b"".join(chunks)
+            size += len(chunk)
+        return b"".join(chunks) if size <= MAX_BYTES else None
     finally:
         os.close(fd)
 

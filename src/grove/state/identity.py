@@ -20,6 +20,7 @@ from grove.state import store
 MAIN = "main"
 FILE = "grove-id"
 _ID = re.compile(r"[0-9a-f]{32}")
+_POINTER_LIMIT = 1 << 16  # a path git wrote, or an id: far more than either needs
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -48,10 +49,13 @@ def admin_folder(common_dir: Path, worktree: Path) -> Path | None:
 
 def _points_at(entry: Path, worktree: Path) -> bool:
     try:
-        pointer = (entry / "gitdir").read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
+        raw = fsio.read_regular(entry / "gitdir", _POINTER_LIMIT, follow=False)
+    except OSError:  # missing, a link, a FIFO (never waited on), or too long for a path
         return False
-    return bool(pointer) and _same(Path(pointer).parent, worktree)
+    pointer = raw.decode("utf-8", errors="replace").strip()
+    if not pointer:
+        return False
+    return _same(Path(pointer).parent, worktree)
 
 
 def of_worktree(common_dir: Path, worktree: Path, *, create: bool) -> str | None:
@@ -63,7 +67,7 @@ def of_worktree(common_dir: Path, worktree: Path, *, create: bool) -> str | None
     path = admin / FILE
     repair = f"delete {path}; grove gives the worktree a new id (and a fresh setup record)"
     try:
-        text = path.read_text(encoding="ascii", errors="strict").strip()
+        text = fsio.read_regular(path, _POINTER_LIMIT, follow=False).decode("ascii").strip()
     except FileNotFoundError:
         if not create:
             return None

@@ -7,6 +7,7 @@ empty would let the next write destroy what it held (a lease, an adopted slot's 
 
 from __future__ import annotations
 
+import errno
 import json
 import stat
 from collections.abc import Callable
@@ -50,19 +51,16 @@ def read_json(path: Path, repair: str) -> Any | None:
     """The parsed record, or None when there is none. Anything else that is not a readable
     JSON document is damage."""
     check_folder(path.parent, repair)
-    try:
-        mode = path.lstat().st_mode
+    try:  # not through a link, and never waiting on a FIFO
+        data = fsio.read_regular(path, MAX_RECORD_BYTES, follow=False)
     except FileNotFoundError:
         return None
-    if not stat.S_ISREG(mode):
-        raise damaged(path, "expected a regular file", repair)
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_RECORD_BYTES + 1)
+    except fsio.FileTooLarge:
+        raise damaged(path, f"larger than {MAX_RECORD_BYTES} bytes", repair) from None
     except OSError as exc:
+        if isinstance(exc, fsio.NotRegularFile) or exc.errno == errno.ELOOP:
+            raise damaged(path, "expected a regular file", repair) from None
         raise damaged(path, f"cannot be read ({exc.strerror})", repair) from None
-    if len(data) > MAX_RECORD_BYTES:
-        raise damaged(path, f"larger than {MAX_RECORD_BYTES} bytes", repair)
     try:
         return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
