@@ -159,3 +159,25 @@ def test_a_fifo_worktree_pointer_does_not_stop_list_or_take(slots: Path) -> None
     assert taken.returncode == 0, taken.stderr
     assert json.loads(taken.stdout)["slot"] == 2
     assert still_a_fifo(fifo)
+
+
+def test_a_fifo_grove_toml_is_named_not_waited_on(slots: Path) -> None:
+    config = slots / "grove.toml"
+    config.unlink()
+    os.mkfifo(config)
+    result = run(slots, "list", "--json")
+    assert result.returncode == 2, result.stderr
+    message = error_of(result)["message"]
+    assert message == f"{config}: cannot read (a FIFO, not a regular file)"
+    assert still_a_fifo(config)
+
+
+def test_logs_of_a_service_whose_log_is_a_fifo_show_nothing(slots: Path) -> None:
+    write_config(slots, '[grove]\nslots = 3\n[env]\nshared = [".env"]\n[services]\nweb = "true"\n')
+    logs = slots / ".git" / "grove" / "logs" / "1"
+    logs.mkdir(parents=True)
+    fifo = plant(logs / "web.log")
+    result = run(slots, "logs", "1", "web", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["lines"] == []
+    assert still_a_fifo(fifo)

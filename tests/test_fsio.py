@@ -3,6 +3,7 @@ a copy that cannot be made is a clear error, never a crash."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -84,3 +85,57 @@ def test_a_copy_that_fails_everywhere_is_a_clear_error(tmp_path: Path, monkeypat
     assert str(missing) in caught.value.message
     assert "No space left on device" in caught.value.hint
     assert not (tmp_path / "slot" / ".node_modules.grove-tmp").exists()
+
+
+def test_read_regular_refuses_what_is_not_a_regular_file_without_waiting(tmp_path: Path) -> None:
+    """A FIFO would block a plain open() until someone writes to it: refused at once."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for path, kind in ((fifo, "FIFO"), (folder, "folder")):
+        with pytest.raises(fsio.NotRegularFile) as caught:
+            fsio.read_regular(path, 100)
+        assert caught.value.kind == kind
+        assert str(path) in str(caught.value)
+    with pytest.raises(FileNotFoundError):
+        fsio.read_regular(tmp_path / "missing", 100)
+
+
+def test_read_regular_stops_at_its_limit_and_follows_links_only_when_asked(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.write_bytes(b"x" * 100)
+    assert fsio.read_regular(data, 100) == b"x" * 100
+    with pytest.raises(fsio.FileTooLarge):
+        fsio.read_regular(data, 99)
+    link = tmp_path / "link"
+    link.symlink_to(data)
+    assert fsio.read_regular(link, 100) == b"x" * 100
+    with pytest.raises(OSError) as caught:
+        fsio.read_regular(link, 100, follow=False)
+    assert caught.value.errno == errno.ELOOP
+    fifo_link = tmp_path / "to-fifo"
+    os.mkfifo(tmp_path / "fifo")
+    fifo_link.symlink_to(tmp_path / "fifo")
+    with pytest.raises(fsio.NotRegularFile):
+        fsio.read_regular(fifo_link, 100)  # followed, and still not waited on
+
+
+def test_read_inside_refuses_a_fifo_without_waiting(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "planted")
+    with pytest.raises(fsio.NotRegularFile):
+        fsio.read_inside(tmp_path, "planted")
+    (tmp_path / "big").write_bytes(b"y" * 10)
+    with pytest.raises(fsio.FileTooLarge):
+        fsio.read_inside(tmp_path, "big", limit=9)
+    assert fsio.read_inside(tmp_path, "big") == b"y" * 10
+
+
+def test_read_end_reads_a_tail_and_nothing_from_a_fifo(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    log.write_bytes(b"".join(b"line %d\n" % i for i in range(1000)))
+    assert fsio.read_end(log, 13) == b"998\nline 999\n"
+    assert fsio.read_end(log, 1 << 20) == log.read_bytes()
+    os.mkfifo(tmp_path / "fifo")
+    assert fsio.read_end(tmp_path / "fifo", 100) == b""
+    assert fsio.read_end(tmp_path / "missing", 100) == b""

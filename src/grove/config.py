@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
-from grove import envfile
+from grove import envfile, fsio
 from grove.errors import ConfigError
 from grove.record import field, record
 
@@ -229,16 +229,23 @@ class _Reader:
         return str(posix)
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a grove.toml is a page or two
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """A TOML file's data, or a ConfigError naming it."""
     import tomllib
 
+    try:  # a FIFO in its place is refused, never waited on
+        text = fsio.read_regular(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8", hint="save it as UTF-8") from None
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the syntax error") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
 
 
 def load(

@@ -65,6 +65,29 @@ def _read_opened(fd: int, path: Path | str, limit: int) -> bytes:
         os.close(fd)
 
 
+def read_end(path: Path, size: int) -> bytes:
+    """The last `size` bytes of the regular file at path (a log's tail, never the whole
+    log); b"" when it is missing or not a regular file (never waiting on a FIFO)."""
+    try:
+        fd = os.open(path, _READ | os.O_NOFOLLOW)
+    except OSError:
+        return b""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        end = os.lseek(fd, 0, os.SEEK_END)
+        os.lseek(fd, max(0, end - size), os.SEEK_SET)
+        chunks, wanted = [], min(size, end)
+        while wanted > 0 and (chunk := os.read(fd, wanted)):
+            chunks.append(chunk)
+            wanted -= len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "folder"
@@ -179,7 +202,8 @@ def exclusive_lock(lock_path: Path, timeout: float, purpose: str) -> Iterator[No
     if not try_lock_wait(lock_path, timeout, purpose):
         owner = lock_path.with_suffix(".owner")
         try:
-            holder = owner.read_text(encoding="utf-8", errors="replace").strip()[:200]
+            note = read_regular(owner, 4096, follow=False)
+            holder = note.decode("utf-8", errors="replace").strip()[:200]
         except OSError:
             holder = "unknown"
         raise LockTimeout(

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from grove import fsio
 from grove.errors import DatabaseError
 
 REQUIRED = ("initdb", "pg_ctl", "postgres", "psql")
@@ -100,7 +101,7 @@ def _ask_major(folder: Path) -> int | None:
 def data_major(data: Path) -> int | None:
     """The major version a data folder was made with (PG_VERSION, written by initdb)."""
     try:
-        return int((data / "PG_VERSION").read_text(encoding="ascii").strip())
+        return int(fsio.read_regular(data / "PG_VERSION", 64, follow=False).strip())
     except (OSError, ValueError):
         return None
 

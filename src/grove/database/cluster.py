@@ -46,6 +46,7 @@ HBA = (
 )
 # A socket path holds ~107 bytes; the folder's name and `.s.PGSQL.<port>.lock` take ~40.
 _MAX_SOCKET_BASE = 60
+SMALL_FILE = 1 << 16  # what grove reads from a data folder: a marker, pid or auth file
 
 
 def password_fingerprint(password: str) -> str:
@@ -87,8 +88,8 @@ class Cluster:
 
     def read_marker(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.marker.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+            data = json.loads(fsio.read_regular(self.marker, SMALL_FILE, follow=False))
+        except (OSError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
 
@@ -144,11 +145,11 @@ class Cluster:
         """Takes only `password`: grove's pg_hba.conf, keyed to this password. False for a
         cluster made by an older grove (trust auth) or keyed to a password since replaced."""
         try:
-            hba = (self.data / "pg_hba.conf").read_text(encoding="utf-8")
-            auth = self.auth_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            hba = fsio.read_regular(self.data / "pg_hba.conf", SMALL_FILE, follow=False)
+            auth = fsio.read_regular(self.auth_file, SMALL_FILE, follow=False)
+        except OSError:
             return False
-        return hba == HBA and auth == _auth_text(password)
+        return hba == HBA.encode() and auth == _auth_text(password).encode()
 
     def _write_auth(self, password: str) -> None:
         fsio.write_atomic(self.auth_file, _auth_text(password), mode=0o600)
@@ -221,8 +222,8 @@ class Cluster:
         from grove import processes
 
         try:
-            first = (self.data / "postmaster.pid").read_text(encoding="utf-8").splitlines()[0]
-            pid = int(first)
+            pid_file = fsio.read_regular(self.data / "postmaster.pid", SMALL_FILE, follow=False)
+            pid = int(pid_file.splitlines()[0])
         except (OSError, ValueError, IndexError):
             return None
         if pid <= 0:
@@ -327,12 +328,8 @@ class Cluster:
             )
 
     def log_tail(self, lines: int = 5) -> str:
-        try:
-            return "\n".join(
-                self.log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
-            )
-        except OSError:
-            return ""
+        tail = fsio.read_end(self.log, lines * 1024).decode("utf-8", errors="replace")
+        return "\n".join(tail.splitlines()[-lines:])
 
 
 def _pg_env() -> dict[str, str]:

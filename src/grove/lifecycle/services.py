@@ -8,9 +8,8 @@ so two `grove up` at once start a service once, and a `down` never races an `up`
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-from grove import output, proc
+from grove import fsio, output, proc
 from grove.config import ServiceSpec
 from grove.errors import GroveError, Refused, UsageError
 from grove.lifecycle.locks import slot_lock
@@ -338,20 +337,9 @@ def log_tail(grove: Grove, n: int, name: str, lines: int) -> list[str]:
     log = records.log_path(grove.state_dir, n, name)
     chunks: list[bytes] = []
     for path in (log, log.with_name(log.name + ".1")):
-        data = _read_end(path, lines * 1024)
+        data = fsio.read_end(path, lines * 1024)
         chunks.insert(0, data)
         if data.count(b"\n") > lines:
             break
     text = b"".join(chunks).decode("utf-8", errors="replace")
     return [line[:500] for line in text.splitlines()[-lines:]]
-
-
-def _read_end(path: Path, size: int) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, 2)
-            end = handle.tell()
-            handle.seek(max(0, end - size))
-            return handle.read()
-    except OSError:
-        return b""

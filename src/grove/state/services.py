@@ -11,6 +11,7 @@ import json
 import time
 from pathlib import Path
 
+from grove import fsio
 from grove.record import asdict, record
 from grove.state import store
 from grove.state.leases import process_alive
@@ -110,7 +111,8 @@ def recorded_names(state_dir: Path, n: int) -> list[str]:
 def exit_code(state_dir: Path, n: int, name: str) -> int | None:
     """How a service that ended by itself exited, when its supervisor recorded it."""
     try:
-        data = json.loads(status_path(state_dir, n, name).read_text(encoding="utf-8"))
+        path = status_path(state_dir, n, name)
+        data = json.loads(fsio.read_regular(path, store.MAX_RECORD_BYTES, follow=False))
     except (OSError, ValueError):
         return None
     code = data.get("exit") if isinstance(data, dict) else None
