@@ -181,3 +181,39 @@ def test_logs_of_a_service_whose_log_is_a_fifo_show_nothing(slots: Path) -> None
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["lines"] == []
     assert still_a_fifo(fifo)
+
+
+def test_init_reads_past_fifos_in_the_repository(tmp_path: Path) -> None:
+    """init's scan reads package.json, env examples and compose files: a FIFO among them
+    teaches it nothing, and the scan goes on."""
+    from conftest import make_repo
+
+    main_dir = make_repo(tmp_path / "w", files={".env.example": "ADMIN_PORT=9000\n"})
+    for name in ("package.json", ".env.local.example"):
+        plant(main_dir / name)
+    result = run(main_dir, "init", "--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "ADMIN_PORT" in json.loads(result.stdout)["content"]  # the scan went on
+    assert still_a_fifo(main_dir / "package.json")
+
+
+def test_a_fifo_local_file_is_not_taken_for_grove_s_own(tmp_path: Path) -> None:
+    """Whether a local file holds only grove's block decides if it may be deleted: a FIFO
+    is not read (it would wait) and counts as a person's. (In a process of its own, so a
+    wait fails the test rather than stalling the suite.)"""
+    os.mkfifo(tmp_path / ".env.local")
+    probe = (
+        "import sys; from pathlib import Path; from grove import envfile; "
+        "print(envfile.holds_only_managed_block(Path(sys.argv[1]) / '.env.local'))"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", probe, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=True,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("holds_only_managed_block waited on the FIFO")
+    assert result.stdout.strip() == "False"

@@ -154,7 +154,7 @@ def _read_password(path: Path) -> str | None:
         if info.st_mode & 0o077:
             # Loosened by hand or by a copy: closed again before it is used.
             path.chmod(0o600)
-        text = path.read_text(encoding="utf-8").strip()
+        text = fsio.read_regular(path, 4096, follow=False).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError):
         raise store.damaged(path, "cannot be read as text", repair) from None
     if not re.fullmatch(_PASSWORD_SHAPE, text):

@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from grove import fsio
 from grove.record import field, record
 from grove.values import (
     VAR_REF,
@@ -133,9 +134,10 @@ class Repo:
 
     def text(self, relative: str) -> str:
         try:
-            return (self.root / relative).read_text(encoding="utf-8", errors="replace")
-        except OSError:
+            data = fsio.read_regular(self.root / relative, fsio.MAX_READ_BYTES)
+        except OSError:  # missing, too big, or a FIFO (never waited on): nothing to learn
             return ""
+        return data.decode("utf-8", errors="replace")
 
     def entries(self, relative: str) -> list[EnvEntry]:
         """KEY=value lines of an env file, leaving out grove's own managed block."""

@@ -330,10 +330,9 @@ def holds_only_managed_block(path: Path) -> bool:
     """The file holds grove's managed block and nothing else a person wrote. An unreadable,
     huge or broken file counts as a person's: nothing is deleted on a guess."""
     try:
-        if path.stat().st_size > MANAGED_FILE_LIMIT:
-            return False
-        rest = replace_block(path.read_text(encoding="utf-8"), "")
-    except (OSError, UnicodeDecodeError, BrokenBlock):
+        data = fsio.read_regular(path, MANAGED_FILE_LIMIT)
+        rest = replace_block(data.decode("utf-8"), "")
+    except (OSError, UnicodeDecodeError, BrokenBlock):  # a FIFO among them: never waited on
         return False
     return not rest.strip()
 
