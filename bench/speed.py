@@ -220,6 +220,18 @@ class Handoff:
         run([str(self.grove), "release", "1", "--label", LABEL, "--json"], self.repo, self.env)
         self._detach(self.branch)
 
+    def resident_case(self, client: Sequence[str]) -> Case:
+        """The same take, asked of bench/resident.py's server through its client."""
+
+        def timed() -> float:
+            seconds, proc = timed_run([*client, *self.take_argv()], self.repo, self.env)
+            self.answer = json.loads(proc.stdout)
+            return seconds
+
+        return Case(
+            "take-resident", "the same take, served by a resident process", timed, self.after_take
+        )
+
     def cases(self) -> list[Case]:
         return [
             Case("switch", "`git switch -c B2 <start>` in slot 1", self.switch, self.after_switch),
@@ -569,47 +581,51 @@ def synthetic(args: argparse.Namespace, grove: Path, tmp: Path) -> dict[str, Any
     probes: list[Probe] = []
     imports: list[dict[str, tuple[bool, float]]] = []
     run(["git", "switch", "-q", "--detach", hand.start], slot, env)
-    cases = [
-        command_case("py", "`python -c pass`", [python, "-c", "pass"], repo, env),
-        command_case("help", "`grove --help`", [str(grove), "--help"], repo, env),
-        command_case(
-            "env",
-            "`grove env 1 --format json`",
-            [str(grove), "env", "1", "--format", "json"],
-            repo,
-            env,
-        ),
-        command_case(
-            "env-computed",
-            "`grove env 1 --format json`, computed (`GROVE_NO_CACHE=1`)",
-            [str(grove), "env", "1", "--format", "json"],
-            repo,
-            {**env, "GROVE_NO_CACHE": "1"},
-        ),
-        sequence_case(
-            "status",
-            f"`git status` once per worktree, sequential ({len(paths)} runs)",
-            [(["git", "status"], p) for p in paths],
-            env,
-        ),
-        command_case("list", "`grove list --json`", [str(grove), "list", "--json"], repo, env),
-        command_case(
-            "take-imports",
-            "the modules a take loads, imported, nothing run (`python -c 'import ...'`)",
-            [python, "-c", TAKE_IMPORTS],
-            repo,
-            env,
-        ),
-        Case(
-            "validate",
-            "`grove validate --all --json`",
-            lambda: timed_run([str(grove), "validate", "--all", "--json"], repo, env, (0, 1))[0],
-        ),
-        *hand.cases(),
-        probe_case(hand, tmp / "probe", probes),
-        importtime_case(hand, imports),
-    ]
-    rounds(cases, args.repeat, args.warmup, "synthetic")
+    with resident_server(python, tmp / "resident.sock", repo, env) as client:
+        cases = [
+            command_case("py", "`python -c pass`", [python, "-c", "pass"], repo, env),
+            command_case("help", "`grove --help`", [str(grove), "--help"], repo, env),
+            command_case(
+                "env",
+                "`grove env 1 --format json`",
+                [str(grove), "env", "1", "--format", "json"],
+                repo,
+                env,
+            ),
+            command_case(
+                "env-computed",
+                "`grove env 1 --format json`, computed (`GROVE_NO_CACHE=1`)",
+                [str(grove), "env", "1", "--format", "json"],
+                repo,
+                {**env, "GROVE_NO_CACHE": "1"},
+            ),
+            sequence_case(
+                "status",
+                f"`git status` once per worktree, sequential ({len(paths)} runs)",
+                [(["git", "status"], p) for p in paths],
+                env,
+            ),
+            command_case("list", "`grove list --json`", [str(grove), "list", "--json"], repo, env),
+            command_case(
+                "take-imports",
+                "the modules a take loads, imported, nothing run (`python -c 'import ...'`)",
+                [python, "-c", TAKE_IMPORTS],
+                repo,
+                env,
+            ),
+            Case(
+                "validate",
+                "`grove validate --all --json`",
+                lambda: timed_run([str(grove), "validate", "--all", "--json"], repo, env, (0, 1))[
+                    0
+                ],
+            ),
+            *hand.cases(),
+            hand.resident_case(client),
+            probe_case(hand, tmp / "probe", probes),
+            importtime_case(hand, imports),
+        ]
+        rounds(cases, args.repeat, args.warmup, "synthetic")
     return {
         "probes": probes[-args.repeat :],
         "imports": imports[-args.repeat :],
@@ -620,6 +636,35 @@ def synthetic(args: argparse.Namespace, grove: Path, tmp: Path) -> dict[str, Any
         "env": env,
         "port_base": base,
     }
+
+
+@contextlib.contextmanager
+def resident_server(
+    python: str, sock: Path, cwd: Path, env: Mapping[str, str]
+) -> Iterator[list[str]]:
+    """bench/resident.py serving takes on sock, for as long as the block runs; yields the
+    client's command line."""
+    script = str(Path(__file__).resolve().parent / "resident.py")
+    server = subprocess.Popen(
+        [python, script, "serve", str(sock)],
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists():
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"resident server did not start: {server.communicate()[1]}")
+            time.sleep(0.05)
+        yield [python, script, str(sock)]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, 15)
+        server.wait()
 
 
 # ---------------------------------------------------------------- real-app fixture
@@ -781,6 +826,20 @@ def imports_floor(c: Mapping[str, Case]) -> str:
         f"running nothing, takes {imports:.1f} ms, {imports - py:.1f} ms over `python -c "
         f"pass` ({py:.1f} ms), that is {(imports - py) / py:.2f}x `python -c pass` of the "
         f"{TARGET_TAKE}x the target allows for everything a take adds to `git switch -c`."
+    )
+
+
+def resident_note(c: Mapping[str, Case]) -> str:
+    take, switch, py = (c[k].median() * 1000 for k in ("take-resident", "switch", "py"))
+    return fill(
+        f"A resident process would not meet it either. Served by `bench/resident.py` (an "
+        f"experiment, not a grove feature: a server that keeps a take's modules loaded and "
+        f"forks a child per take; the per-call client passes it its folder, arguments, "
+        f"environment and standard streams), the same take took {take:.1f} ms: "
+        f"{take - switch:.1f} ms over `git switch -c`, {(take - switch) / py:.2f}x `python "
+        f"-c pass`. The client is itself a Python start, and the take's own work after the "
+        f"imports (its git processes, locks, lease and record writes, links) is more than "
+        f"the rest of the budget."
     )
 
 
@@ -948,7 +1007,7 @@ def section(
     for name, data in groups_data:
         py = data["cases"]["py"].median()
         parts += [breakdown(name, data["probes"], data["imports"], data["bare"], py), ""]
-    parts += [imports_floor(syn["cases"]), ""]
+    parts += [imports_floor(syn["cases"]), "", resident_note(syn["cases"]), ""]
     parts += [
         f"Measured {today} on:",
         "",
