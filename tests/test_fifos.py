@@ -23,7 +23,9 @@ from conftest import write_config
 TIMEOUT = 30  # seconds; each command takes well under one
 
 
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(cwd: Path, *args: str, cached: bool = False) -> subprocess.CompletedProcess[str]:
+    """grove ARGS as a process; env's answers are computed afresh unless `cached`."""
+    env = dict(os.environ) if cached else {**os.environ, "GROVE_NO_CACHE": "1"}
     try:
         return subprocess.run(
             [sys.executable, "-m", "grove", *args],
@@ -31,7 +33,7 @@ def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
             capture_output=True,
             text=True,
             timeout=TIMEOUT,
-            env={**os.environ, "GROVE_NO_CACHE": "1"},
+            env=env,
             check=False,
         )
     except subprocess.TimeoutExpired:
@@ -132,14 +134,7 @@ def test_a_fifo_in_place_of_a_cache_is_ignored(slots: Path, name: str) -> None:
     each_slot = [name.replace("*", f"{i:02d}") for i in range(envcache.SLOTS)]
     names = each_slot if "*" in name else [name]
     fifos = [plant(state / each) for each in names]
-    result = subprocess.run(
-        [sys.executable, "-m", "grove", "env", "1", "--format", "json"],
-        cwd=slots,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    result = run(slots, "env", "1", "--format", "json", cached=True)
     assert result.returncode == 0, result.stderr
     assert "API_URL" in json.loads(result.stdout)["env"]
     taken = run(slots, "take", "--label", "t", "--json")
