@@ -143,13 +143,18 @@ def test_a_fifo_in_place_of_a_cache_is_ignored(slots: Path, name: str) -> None:
     assert all(still_a_fifo(fifo) for fifo in fifos)
 
 
-def test_a_fifo_worktree_pointer_does_not_stop_list_or_take(slots: Path) -> None:
+def test_a_fifo_worktree_pointer_does_not_stop_list_take_env_or_refresh(slots: Path) -> None:
     """git's record of slot 1 (`.git/worktrees/<name>/gitdir`) replaced by a FIFO. `git
-    worktree list` itself waits on it; list and take read git's records with a timeout-free
-    non-blocking open instead, and treat the slot as not registered."""
+    worktree list` itself waits on it; list, take and the commands that find a slot by its
+    number read git's records without blocking instead, and see slot 1 as not registered."""
     fifo = plant(slots / ".git" / "worktrees" / "myproject-wt1" / "gitdir")
     listed = run(slots, "list", "--json")
     assert listed.returncode == 0, listed.stderr
+    for command in (("env", "1"), ("refresh", "1")):
+        refused = run(slots, *command, "--json")
+        assert refused.returncode == 2, refused.stderr
+        assert "is not a registered worktree" in error_of(refused)["message"]
+    assert run(slots, "env", "2", "--json").returncode == 0
     taken = run(slots, "take", "--label", "t", "--json")
     assert taken.returncode == 0, taken.stderr
     assert json.loads(taken.stdout)["slot"] == 2

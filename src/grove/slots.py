@@ -214,8 +214,10 @@ def discover(grove: Grove, *, from_records: bool = False) -> Layout:
 
     from_records: which worktrees are registered is read from git's own records
     (dotgit.registered_worktrees), not asked of `git worktree list`, and no Worktree knows
-    its HEAD, branch, lock or prunability. For take, which needs only which folders are
-    registered, under the grove lock, where git's 2-3 ms kept every other command waiting.
+    its HEAD, branch, lock or prunability. For callers that need only which folders are
+    registered (take, list, and finding a slot by number): git's 2-3 ms kept every other
+    command waiting while take held the grove lock, and `git worktree list` waits forever
+    on a FIFO planted in place of a record, which the records reader refuses.
     """
     by_index: dict[int, Slot] = {}
     foreign: list[git.Worktree] = []
@@ -261,16 +263,20 @@ def lowest_free(grove: Grove, layout: Layout) -> int | None:
 
 def targets(grove: Grove, numbers: list[int], all_slots: bool) -> list[int]:
     """The slots a command acts on: --all, the numbers given, else the current one."""
-    if all_slots:
-        return [s.n for s in discover(grove).slots if s.registered and s.exists]
+    if all_slots:  # which are registered is all it asks: git's records tell (see discover)
+        return [s.n for s in discover(grove, from_records=True).slots if s.registered and s.exists]
     if numbers:
         return sorted(set(numbers))
     return [grove.resolve_slot(None)]
 
 
-def existing_slot(grove: Grove, n: int) -> Slot:
-    """Slot n as a registered worktree with its folder present, or a usage error."""
-    for slot in discover(grove).slots:
+def existing_slot(grove: Grove, n: int, *, with_git_state: bool = False) -> Slot:
+    """Slot n as a registered worktree with its folder present, or a usage error.
+
+    Read from git's worktree records (see discover), which tell all that is checked here;
+    with_git_state asks `git worktree list` instead, for a caller that needs the slot's
+    lock or prunability from git."""
+    for slot in discover(grove, from_records=not with_git_state).slots:
         if slot.n == n:
             if not slot.registered:
                 raise UsageError(

@@ -167,7 +167,7 @@ def remove(grove: Grove, n: int, caller: Caller, keep_db: bool = False) -> Remov
         if leftover is not None:
             leftover.database = _drop_database(grove, n, keep_db)
             return leftover
-        slot = existing_slot(grove, n)
+        slot = existing_slot(grove, n, with_git_state=True)
         locked = slot.worktree.locked if slot.worktree else None
         found = stopping.check(
             grove, n, caller, action="removing it", retry=f"grove remove {n}", also=DISCARDS
