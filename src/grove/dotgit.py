@@ -83,19 +83,31 @@ def registered_worktrees(common: str, limit: int) -> list[str]:
 def read_small(path: str, limit: int = 4096) -> str | None:
     """A small text file git wrote; None when it is missing, a link, not a regular file (a
     FIFO is not waited on), longer than limit or not UTF-8."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        data = os.read(fd, limit + 1)
-    finally:
-        os.close(fd)
-    if len(data) > limit:
+    data = read_bytes(path, limit)
+    if data is None:
         return None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def read_bytes(path: str, limit: int, *, own: bool = False) -> bytes | None:
+    """The bytes of a regular file of at most limit bytes (with own, one of this user's);
+    None for anything else: missing, a link, a FIFO (opened without waiting on it), too
+    long. fsio.read_regular without pathlib, for the paths that answer before it loads."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (own and st.st_uid != os.geteuid()):
+            return None
+        chunks, size = [], 0
+        while size <= limit and (chunk := os.read(fd, limit + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks) if size <= limit else None

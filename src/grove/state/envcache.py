@@ -72,7 +72,9 @@ def _lookup(argv: list[str]) -> tuple[str, str] | None:
     found = dotgit.locate(cwd)
     if found is None:
         return None
-    data = _read_own(os.path.join(found[1], "grove", FOLDER, _entry_name(cwd, argv)))
+    # A regular file of this user's, never through a link or waiting on a planted FIFO.
+    entry = os.path.join(found[1], "grove", FOLDER, _entry_name(cwd, argv))
+    data = dotgit.read_bytes(entry, MAX_BYTES, own=True)
     if data is None or not data.startswith(MAGIC):
         return None
     fields = data[len(MAGIC) :].split(b"\0")
@@ -211,26 +213,6 @@ def _stat_text(st: os.stat_result, how: str) -> str:
     if how == IDENTITY:
         return f"{st.st_dev}:{st.st_ino}:{stat.S_IFMT(st.st_mode)}"
     return f"{st.st_dev}:{st.st_ino}:{st.st_mode}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-
-
-def _read_own(path: str) -> bytes | None:
-    """An entry's bytes, when it is a regular file of this user's (never through a link, and
-    never waiting on a FIFO planted in its place)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > MAX_BYTES:
-            return None
-        chunks, size = [], 0
-        while size <= MAX_BYTES and (chunk := os.read(fd, MAX_BYTES + 1 - size)):
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks) if size <= MAX_BYTES else None
-    finally:
-        os.close(fd)
 
 
 def emit(answer: tuple[str, str]) -> None:
