@@ -64,7 +64,7 @@ def _read_shared(grove: Grove) -> list[_Shared]:
     for name in grove.config.shared:
         path = grove.main / name
         try:
-            data = fsio.read_regular(path, envfile.MAX_ENV_FILE_BYTES)
+            data = envfile.read_bytes(path)
         except fsio.FileTooLarge as exc:
             raise envfile.unreadable(path, exc) from None
         except OSError:  # missing, or a FIFO or folder (never waited on): no file to judge

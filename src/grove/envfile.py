@@ -279,11 +279,19 @@ def parse_file(path: Path) -> dict[str, str]:
 MAX_ENV_FILE_BYTES = 16 << 20  # dotenv files are small; a bigger one is planted, not data
 
 
+def read_bytes(path: Path) -> bytes:
+    """An env file's bytes. Links are followed (a slot's shared file is one); a FIFO,
+    device or folder at the end is refused without blocking on it (fsio.NotRegularFile),
+    and so is a file too large to be one (fsio.FileTooLarge); a missing one raises
+    FileNotFoundError."""
+    return fsio.read_regular(path, MAX_ENV_FILE_BYTES)
+
+
 def read_text(path: Path) -> str | None:
-    """An env file's text; None when there is none. Links are followed (a slot's shared
-    file is one); a FIFO, device or folder at the end is refused without blocking on it."""
+    """An env file's text (read_bytes); None when there is none, UnreadableEnvFile when it
+    cannot be read."""
     try:
-        data = fsio.read_regular(path, MAX_ENV_FILE_BYTES)
+        data = read_bytes(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from grove import envfile, fsio, slotenv
+from grove import envfile, slotenv
 from grove.checks import Finding, error, warning
 from grove.record import record
 from grove.slots import Grove
@@ -66,7 +66,7 @@ def _check_link(grove: Grove, n: int, shared: str, link: Path, main_file: Path) 
     if not link.exists():
         return [error(n, "env.shared-missing", f"{shared} is missing", f"`{fix}` links it")]
     if link.is_file():
-        same = _read_env(link) == _read_env(main_file)
+        same = envfile.read_bytes(link) == envfile.read_bytes(main_file)
         return [
             error(
                 n,
@@ -175,7 +175,7 @@ def _user_overrides(grove: Grove, n: int) -> list[_Override]:
     found: list[_Override] = []
     for name in config.local_files:
         try:
-            text = _read_env(slot_dir / name).decode("utf-8")
+            text = envfile.read_bytes(slot_dir / name).decode("utf-8")
         except (OSError, UnicodeDecodeError):
             continue  # a missing or unreadable file has findings of its own
         lines = envfile.user_lines(text)
@@ -284,9 +284,3 @@ def check_overrides(grove: Grove, slots: list[int], present: list[int]) -> list[
                 )
             )
     return findings
-
-
-def _read_env(path: Path) -> bytes:
-    """An env file's bytes; OSError for a FIFO, device or folder (never waited on) or a
-    file too large to be one."""
-    return fsio.read_regular(path, envfile.MAX_ENV_FILE_BYTES)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grove import approval, envfile, fsio, slotenv
+from grove import approval, envfile, slotenv
 from grove.checks import Finding, error, warning
 from grove.errors import GroveError
 from grove.slots import Grove
@@ -24,7 +24,7 @@ HINT = (
 
 def _protected_keys(path: Path) -> list[str]:
     try:
-        data = fsio.read_regular(path, envfile.MAX_ENV_FILE_BYTES)
+        data = envfile.read_bytes(path)
     except OSError:
         return []  # missing or not a file: the env checks report that
     # Decoded leniently: a file that is not UTF-8 is named by env.unreadable, and its other

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grove import approval, envfile, fsio, secretscan
+from grove import approval, envfile, secretscan
 from grove.checks import Finding, error, warning
 from grove.slots import Grove
 
@@ -41,7 +41,7 @@ def check_secrets(grove: Grove, slots: list[int]) -> list[Finding]:
     findings: list[Finding] = []
     for n, path, shown in files_to_scan(grove, slots):
         try:
-            data = fsio.read_regular(path, envfile.MAX_ENV_FILE_BYTES)
+            data = envfile.read_bytes(path)
         except OSError:
             continue  # missing, or not a file to read (a FIFO): the env checks say so
         try:
