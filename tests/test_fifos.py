@@ -105,6 +105,20 @@ def test_validate_reports_a_fifo_shared_file_in_main(slots: Path) -> None:
     assert still_a_fifo(fifo)
 
 
+def test_validate_compares_a_stray_shared_copy_with_a_fifo_in_main(slots: Path) -> None:
+    """Slot 1's .env is a regular file (not the link) and main's is a FIFO: the copy is
+    reported as not a link, the FIFO is named, and nothing waits or crashes."""
+    copy = slots.parent / "myproject-wt1" / ".env"
+    copy.unlink()
+    copy.write_text("API_URL=http://localhost\n")
+    fifo = plant(slots / ".env")
+    result = run(slots, "validate", "--all", "--json")
+    assert result.returncode == 1, result.stderr
+    checks = {(f["slot"], f["check"]) for f in json.loads(result.stdout)["findings"]}
+    assert (1, "env.shared-not-link") in checks
+    assert still_a_fifo(fifo)
+
+
 def test_refresh_refuses_a_fifo_local_file_and_leaves_it(slots: Path) -> None:
     fifo = plant(slots.parent / "myproject-wt1" / ".env.local")
     result = run(slots, "refresh", "1", "--json")
