@@ -14,13 +14,13 @@ import os
 import re
 from pathlib import Path
 
-from grove import fsio
+from grove import dotgit, fsio
 from grove.state import store
 
 MAIN = "main"
 FILE = "grove-id"
 _ID = re.compile(r"[0-9a-f]{32}")
-_POINTER_LIMIT = 1 << 16  # a path git wrote, or an id: far more than either needs
+_ID_LIMIT = 4096  # an id is 32 characters and a newline
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -48,11 +48,8 @@ def admin_folder(common_dir: Path, worktree: Path) -> Path | None:
 
 
 def _points_at(entry: Path, worktree: Path) -> bool:
-    try:
-        raw = fsio.read_regular(entry / "gitdir", _POINTER_LIMIT, follow=False)
-    except OSError:  # missing, a link, a FIFO (never waited on), or too long for a path
-        return False
-    pointer = raw.decode("utf-8", errors="replace").strip()
+    # As dotgit.registered_worktrees reads it: None for missing, a link, a FIFO, too long.
+    pointer = (dotgit.read_small(str(entry / "gitdir")) or "").strip()
     if not pointer:
         return False
     return _same(Path(pointer).parent, worktree)
@@ -67,7 +64,7 @@ def of_worktree(common_dir: Path, worktree: Path, *, create: bool) -> str | None
     path = admin / FILE
     repair = f"delete {path}; grove gives the worktree a new id (and a fresh setup record)"
     try:
-        text = fsio.read_regular(path, _POINTER_LIMIT, follow=False).decode("ascii").strip()
+        text = fsio.read_regular(path, _ID_LIMIT, follow=False).decode("ascii").strip()
     except FileNotFoundError:
         if not create:
             return None
